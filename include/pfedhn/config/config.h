@@ -1,0 +1,108 @@
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace pfedhn::config {
+
+enum class Variant { kPFedHN, kPFedHNPC };
+enum class PartitionKind { kClasses, kDirichlet };
+enum class DeviceKind { kAuto, kCpu, kCuda };
+
+struct DatasetConfig {
+  std::string data = "cifar10";  // mnist | fashion_mnist | cifar10 | cifar100
+  std::string root = "data";     // folder that scripts/fetch_data.sh fills
+  int64_t val_size = 10000;      // validation samples drawn (seeded) from the official train set
+};
+
+struct ModelConfig {
+  Variant variant = Variant::kPFedHN;  // keys: model.variant (pfedhn|pfedhn_pc), model.local
+  int64_t n_kernels = 16;
+  int64_t n_hidden = 3;
+  int64_t in_channels = 3;   // defaults from the dataset
+  int64_t out_dim = 10;      // defaults from the dataset (number of classes)
+  double inner_lr = 5e-3;
+  double inner_momentum = 0.9;
+  double wd = 5e-5;          // inner (client) weight decay
+  double inner_grad_clip = 50.0;
+  bool spec_norm = false;
+};
+
+struct ServerConfig {
+  double lr = 1e-2;
+  double embed_lr = 0.0;     // 0 = same as lr
+  double wd = 1e-3;
+  double momentum = 0.9;
+  int64_t embedding_dim_denominator = 4;
+  int64_t embedding_dim = 0;  // 0 = int(1 + num_nodes / embedding_dim_denominator)
+  int64_t hidden_dim = 100;
+  double grad_clip = 50.0;
+};
+
+struct ClientConfig {
+  int64_t num_epochs = 50;   // inner SGD steps per round (name kept from the Flower baseline)
+  int64_t num_rounds = 5000;
+  int64_t num_nodes = 50;
+  int64_t batch_size = 64;
+  int64_t num_classes_per_node = 2;
+  PartitionKind partition = PartitionKind::kClasses;  // classes | dirichlet
+  double dirichlet_alpha = 0.5;
+};
+
+struct Config {
+  uint64_t seed = 42;
+  DeviceKind device = DeviceKind::kAuto;
+  int64_t num_threads = 0;   // 0 = all cores
+  int64_t eval_every = 30;
+  int64_t eval_batch_size = 1024;
+  int64_t log_every = 0;     // rounds between progress log lines when not a terminal; 0 = auto
+  DatasetConfig dataset;
+  ModelConfig model;
+  ServerConfig server;
+  ClientConfig client;
+
+  // Dotted keys set explicitly (by the file or an override), e.g. "model.out_dim".
+  // Used to tell a dataset-derived default from a contradicting explicit value.
+  std::set<std::string> explicit_keys;
+
+  double effective_embed_lr() const { return server.embed_lr > 0 ? server.embed_lr : server.lr; }
+  int64_t effective_embedding_dim() const {
+    return server.embedding_dim > 0
+               ? server.embedding_dim
+               : 1 + client.num_nodes / server.embedding_dim_denominator;
+  }
+};
+
+// One entry per valid dotted key, in the order they are printed.
+struct KeyInfo {
+  std::string key;          // "client.num_rounds"
+  std::string type;         // "int", "float", "bool", "string", or "a|b|c" for enums
+  std::string description;  // one line
+};
+const std::vector<KeyInfo>& all_keys();
+
+// Reads a YAML file (nested groups, e.g. `client: {num_rounds: 10}`) and applies its values on
+// top of the built-in defaults. A file may `include: other.yaml` (path relative to the file)
+// as its first key to start from another file's values.
+// Throws ConfigError naming the file and key on any problem.
+Config load_config_file(const std::filesystem::path& file);
+
+// Applies one `group.key=value` override (value parsed as a YAML scalar). Throws ConfigError.
+void apply_override(Config& cfg, const std::string& assignment);
+
+// Fills dataset-derived keys (in_channels, out_dim) unless explicit, then checks every value
+// and combination. Throws ConfigError with a one-line message naming the key. Reads no data.
+void resolve_and_validate(Config& cfg);
+
+// The whole resolved config as YAML, nested by group, loadable by load_config_file.
+std::string to_yaml(const Config& cfg);
+
+// Lowercase names used in YAML and messages.
+std::string to_string(Variant v);
+std::string to_string(PartitionKind p);
+std::string to_string(DeviceKind d);
+
+}  // namespace pfedhn::config

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs every Debian package that pfedhn's build, tests and scripts need.
+# Idempotent and non-interactive: packages already present are skipped.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake git pkg-config ca-certificates curl
+  libtorch-dev libgloo-dev
+  libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev
+  libgtest-dev nlohmann-json3-dev zlib1g-dev
+  python3 python3-torch python3-matplotlib python3-yaml
+  dataset-fashion-mnist
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install_deps: all ${#PACKAGES[@]} packages already installed"
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "install_deps: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+  SUDO="sudo"
+fi
+
+echo "install_deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
