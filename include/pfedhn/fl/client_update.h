@@ -1,0 +1,47 @@
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <memory>
+
+#include "pfedhn/data/dataset.h"
+#include "pfedhn/models/hypernetwork.h"
+#include "pfedhn/models/target.h"
+
+namespace pfedhn::fl {
+
+struct ClientUpdateOptions {
+  int64_t inner_steps = 50;
+  int64_t batch_size = 64;
+  double lr = 5e-3;
+  double momentum = 0.9;
+  double weight_decay = 5e-5;
+  double grad_clip = 50.0;
+};
+
+// What a pFedHN-PC client keeps between rounds: its local layer and that layer's optimiser
+// (momentum buffers persist across rounds, as in the authors' code).
+struct LocalState {
+  models::LocalLayer layer{nullptr};
+  std::unique_ptr<torch::optim::SGD> optimizer;
+};
+LocalState make_local_state(int64_t out_dim, uint64_t init_seed, const ClientUpdateOptions& opts,
+                            const torch::Device& device);
+
+struct ClientUpdateResult {
+  models::Weights delta;  // theta - theta_tilde, detached (reference page, "One round", step 4)
+  double mean_loss = 0.0;  // mean training loss over the inner steps
+  double accuracy = 0.0;   // training accuracy over the inner steps' batches
+};
+
+// One client's local training (reference page, "One round", step 3): `inner_steps` SGD steps
+// on batches of `batch_size` distinct samples drawn afresh from the client's training indices,
+// starting from a copy of `theta`, with a fresh optimiser. `local` (pFedHN-PC only, else null)
+// is trained alongside. All randomness comes from Rng(stream_seed).
+ClientUpdateResult client_update(const models::TargetSpec& spec, const models::Weights& theta,
+                                 const data::Split& train, const torch::Tensor& client_indices,
+                                 LocalState* local, const ClientUpdateOptions& opts,
+                                 uint64_t stream_seed);
+
+}  // namespace pfedhn::fl

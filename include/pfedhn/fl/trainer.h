@@ -1,0 +1,69 @@
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "pfedhn/config/config.h"
+#include "pfedhn/data/dataset.h"
+#include "pfedhn/data/partition.h"
+#include "pfedhn/fl/client_update.h"
+#include "pfedhn/fl/server_update.h"
+#include "pfedhn/models/hypernetwork.h"
+
+namespace pfedhn::fl {
+
+struct RoundReport {
+  int64_t round = 0;
+  std::vector<int64_t> clients;
+  double loss = 0.0;       // mean inner training loss over the round's clients
+  double accuracy = 0.0;   // mean inner training accuracy
+  double grad_norm = 0.0;  // hypernetwork gradient norm before clipping
+};
+
+// The server's whole training state and the paper's round (Algorithm 1). Everything a round
+// depends on is either in this object (hypernetwork, its optimiser, the PC local states) or
+// derived from (seed, round, client), so a round's result does not depend on which rounds ran
+// in this process, and the state can be saved and restored between rounds.
+class Trainer {
+ public:
+  Trainer(const config::Config& cfg, const data::DatasetSplits& data,
+          std::vector<data::ClientIndices> clients, torch::Device device);
+
+  // Runs round `round` (0-based): sample, generate, local updates, hypernetwork step.
+  RoundReport run_round(int64_t round);
+
+  // The clients of round `round`: uniformly sampled, a pure function of (seed, round).
+  std::vector<int64_t> sample_clients(int64_t round) const;
+
+  // The client's personalised model as a function from inputs to logits, with no autograd
+  // and the hypernetwork in eval mode; used by the evaluator.
+  std::function<torch::Tensor(const torch::Tensor&)> client_model(int64_t client);
+
+  models::HyperNetwork& hypernetwork() { return hnet_; }
+  torch::optim::SGD& server_optimizer() { return *server_opt_; }
+  std::vector<LocalState>& local_states() { return locals_; }
+  const std::vector<data::ClientIndices>& clients() const { return clients_; }
+  const models::TargetSpec& target_spec() const { return spec_; }
+  int64_t num_clients() const { return static_cast<int64_t>(clients_.size()); }
+
+ private:
+  models::TargetSpec spec_;
+  ClientUpdateOptions client_opts_;
+  double server_grad_clip_;
+  int64_t clients_per_round_ = 1;
+  uint64_t seed_;
+  const data::DatasetSplits& data_;
+  std::vector<data::ClientIndices> clients_;
+  models::HyperNetwork hnet_{nullptr};
+  std::unique_ptr<torch::optim::SGD> server_opt_;
+  std::vector<LocalState> locals_;  // one per client for pFedHN-PC, empty for pFedHN
+};
+
+// Builds the target-network spec that a config describes.
+models::TargetSpec target_spec_from_config(const config::Config& cfg);
+
+}  // namespace pfedhn::fl

@@ -1,0 +1,80 @@
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "pfedhn/models/target.h"
+
+namespace pfedhn::models {
+
+// A linear layer whose weight may be spectrally normalised like torch.nn.utils.spectral_norm:
+// W / sigma(W), sigma estimated by one power iteration per forward in training mode (the
+// vectors u, v are buffers, so they are saved with the module and frozen in eval mode).
+class MaybeSpectralLinearImpl : public torch::nn::Module {
+ public:
+  MaybeSpectralLinearImpl(int64_t in_features, int64_t out_features, bool spectral_norm);
+  torch::Tensor forward(const torch::Tensor& x);
+  // PyTorch's default Linear init (weight and bias ~ U(-1/sqrt(in), 1/sqrt(in))), drawn from
+  // `gen`; u, v ~ normalised N(0, 1).
+  void reset_parameters(at::Generator& gen);
+
+  torch::Tensor weight, bias;
+
+ private:
+  torch::Tensor normalised_weight();
+  bool spectral_norm_;
+  torch::Tensor u_, v_;
+};
+TORCH_MODULE(MaybeSpectralLinear);
+
+struct HyperNetworkOptions {
+  int64_t num_clients = 50;
+  int64_t embedding_dim = 13;
+  int64_t hidden_dim = 100;
+  int64_t n_hidden = 3;
+  bool spectral_norm = false;
+};
+
+// h(v_i; phi): client embedding -> MLP -> one linear head per target tensor (reference page,
+// "Hypernetwork"). Parameters are registered as "embeddings", "mlp.*" and "heads.*".
+class HyperNetworkImpl : public torch::nn::Module {
+ public:
+  HyperNetworkImpl(TargetSpec spec, HyperNetworkOptions options);
+
+  // The target tensors for `client`, with the autograd graph back to the parameters.
+  Weights forward(int64_t client);
+
+  // Re-draws every parameter from a generator seeded with `seed` (PyTorch's default inits:
+  // embeddings ~ N(0, 1), linears as in MaybeSpectralLinear), so initialisation depends only on
+  // the seed, never on global state or construction order. Call it while on the CPU.
+  void reset_parameters(uint64_t seed);
+
+  // The embedding table alone, and every other parameter, for the two optimiser groups.
+  std::vector<torch::Tensor> embedding_parameters() const { return {embeddings_}; }
+  std::vector<torch::Tensor> network_parameters() const;
+
+  const TargetSpec& target_spec() const { return spec_; }
+  const HyperNetworkOptions& options() const { return options_; }
+
+ private:
+  TargetSpec spec_;
+  HyperNetworkOptions options_;
+  torch::Tensor embeddings_;
+  std::vector<MaybeSpectralLinear> mlp_;
+  std::vector<MaybeSpectralLinear> heads_;
+};
+TORCH_MODULE(HyperNetwork);
+
+// pFedHN-PC's personal classifier: Linear(84, out_dim), owned by one client, never sent.
+class LocalLayerImpl : public torch::nn::Module {
+ public:
+  explicit LocalLayerImpl(int64_t out_dim);
+  torch::Tensor forward(const torch::Tensor& features) { return fc->forward(features); }
+  void reset_parameters(uint64_t seed);
+  torch::nn::Linear fc{nullptr};
+};
+TORCH_MODULE(LocalLayer);
+
+}  // namespace pfedhn::models

@@ -1,0 +1,100 @@
+#include "pfedhn/fl/client_update.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "pfedhn/util/rng.h"
+
+namespace pfedhn::fl {
+namespace {
+
+torch::optim::SGDOptions sgd_options(const ClientUpdateOptions& opts) {
+  return torch::optim::SGDOptions(opts.lr).momentum(opts.momentum).weight_decay(opts.weight_decay);
+}
+
+// Draws `batch` distinct positions of the client's data and maps them to dataset indices.
+class BatchSampler {
+ public:
+  BatchSampler(const torch::Tensor& client_indices, int64_t batch_size, uint64_t seed)
+      : indices_(client_indices.to(torch::kCPU).contiguous()),
+        batch_(std::min<int64_t>(batch_size, indices_.size(0))),
+        rng_(seed),
+        positions_(static_cast<size_t>(batch_)) {}
+
+  // Fills and returns a CPU int64 tensor of dataset indices.
+  const torch::Tensor& next() {
+    rng_.sample_without_replacement(indices_.size(0), batch_, scratch_, positions_.data());
+    const int64_t* src = indices_.data_ptr<int64_t>();
+    int64_t* dst = batch_indices_.data_ptr<int64_t>();
+    for (int64_t i = 0; i < batch_; ++i) dst[i] = src[positions_[static_cast<size_t>(i)]];
+    return batch_indices_;
+  }
+
+ private:
+  torch::Tensor indices_;
+  int64_t batch_;
+  Rng rng_;
+  std::vector<int64_t> scratch_;
+  std::vector<int64_t> positions_;
+  torch::Tensor batch_indices_ = torch::empty({batch_}, torch::kLong);
+};
+
+}  // namespace
+
+LocalState make_local_state(int64_t out_dim, uint64_t init_seed, const ClientUpdateOptions& opts,
+                            const torch::Device& device) {
+  LocalState state;
+  state.layer = models::LocalLayer(out_dim);
+  state.layer->reset_parameters(init_seed);
+  state.layer->to(device);
+  state.optimizer = std::make_unique<torch::optim::SGD>(state.layer->parameters(), sgd_options(opts));
+  return state;
+}
+
+ClientUpdateResult client_update(const models::TargetSpec& spec, const models::Weights& theta,
+                                 const data::Split& train, const torch::Tensor& client_indices,
+                                 LocalState* local, const ClientUpdateOptions& opts,
+                                 uint64_t stream_seed) {
+  TORCH_CHECK(client_indices.numel() > 0, "client_update: the client has no training data");
+  models::Weights tilde;
+  tilde.reserve(theta.size());
+  for (const auto& t : theta) tilde.push_back(t.detach().clone().requires_grad_(true));
+  torch::optim::SGD optimizer(tilde, sgd_options(opts));
+
+  BatchSampler sampler(client_indices, opts.batch_size, stream_seed);
+  const auto device = train.x.device();
+  torch::Tensor loss_sum = torch::zeros({}, torch::TensorOptions().device(device));
+  torch::Tensor correct = torch::zeros({}, torch::TensorOptions().dtype(torch::kLong).device(device));
+  int64_t seen = 0;
+  for (int64_t step = 0; step < opts.inner_steps; ++step) {
+    const auto idx = sampler.next().to(device, /*non_blocking=*/true);
+    const auto x = train.x.index_select(0, idx);
+    const auto y = train.y.index_select(0, idx);
+    optimizer.zero_grad();
+    if (local) local->optimizer->zero_grad();
+    auto out = models::target_forward(spec, tilde, x);
+    if (local) out = local->layer->forward(out);
+    auto loss = torch::nn::functional::cross_entropy(out, y);
+    loss.backward();
+    // The authors clip only the target network's gradient, not the local layer's.
+    torch::nn::utils::clip_grad_norm_(tilde, opts.grad_clip);
+    optimizer.step();
+    if (local) local->optimizer->step();
+    {
+      torch::NoGradGuard no_grad;
+      loss_sum += loss.detach();
+      correct += out.argmax(1).eq(y).sum();
+    }
+    seen += y.size(0);
+  }
+
+  ClientUpdateResult result;
+  torch::NoGradGuard no_grad;
+  result.delta.reserve(theta.size());
+  for (size_t i = 0; i < theta.size(); ++i) result.delta.push_back(theta[i].detach() - tilde[i]);
+  result.mean_loss = loss_sum.item<double>() / static_cast<double>(opts.inner_steps);
+  result.accuracy = static_cast<double>(correct.item<int64_t>()) / static_cast<double>(seen);
+  return result;
+}
+
+}  // namespace pfedhn::fl

@@ -1,0 +1,103 @@
+#include "pfedhn/fl/trainer.h"
+
+#include "pfedhn/data/catalog.h"
+#include "pfedhn/util/rng.h"
+
+namespace pfedhn::fl {
+
+models::TargetSpec target_spec_from_config(const config::Config& cfg) {
+  const auto* info = data::find_dataset(cfg.dataset.data);
+  TORCH_CHECK(info != nullptr, "unknown dataset ", cfg.dataset.data);
+  return models::make_target_spec(models::arch_for_dataset(info->name), cfg.model.in_channels,
+                                  cfg.model.n_kernels, cfg.model.out_dim, info->height,
+                                  /*with_head=*/cfg.model.variant == config::Variant::kPFedHN);
+}
+
+Trainer::Trainer(const config::Config& cfg, const data::DatasetSplits& data,
+                 std::vector<data::ClientIndices> clients, torch::Device device)
+    : spec_(target_spec_from_config(cfg)),
+      server_grad_clip_(cfg.server.grad_clip),
+      seed_(cfg.seed),
+      data_(data),
+      clients_(std::move(clients)) {
+  client_opts_.inner_steps = cfg.client.num_epochs;
+  client_opts_.batch_size = cfg.client.batch_size;
+  client_opts_.lr = cfg.model.inner_lr;
+  client_opts_.momentum = cfg.model.inner_momentum;
+  client_opts_.weight_decay = cfg.model.wd;
+  client_opts_.grad_clip = cfg.model.inner_grad_clip;
+
+  models::HyperNetworkOptions hopts;
+  hopts.num_clients = num_clients();
+  hopts.embedding_dim = cfg.effective_embedding_dim();
+  hopts.hidden_dim = cfg.server.hidden_dim;
+  hopts.n_hidden = cfg.model.n_hidden;
+  hopts.spectral_norm = cfg.model.spec_norm;
+  hnet_ = models::HyperNetwork(spec_, hopts);
+  hnet_->reset_parameters(derive_seed(seed_, {stream::kHypernetInit}));
+  hnet_->to(device);
+
+  ServerOptimizerOptions sopts;
+  sopts.lr = cfg.server.lr;
+  sopts.embed_lr = cfg.effective_embed_lr();
+  sopts.momentum = cfg.server.momentum;
+  sopts.weight_decay = cfg.server.wd;
+  server_opt_ = make_server_optimizer(hnet_, sopts);
+
+  if (cfg.model.variant == config::Variant::kPFedHNPC) {
+    locals_.reserve(clients_.size());
+    for (int64_t i = 0; i < num_clients(); ++i) {
+      locals_.push_back(make_local_state(
+          cfg.model.out_dim, derive_seed(seed_, {stream::kLocalLayerInit, static_cast<uint64_t>(i)}),
+          client_opts_, device));
+    }
+  }
+}
+
+std::vector<int64_t> Trainer::sample_clients(int64_t round) const {
+  Rng rng(derive_seed(seed_, {stream::kClientSampling, static_cast<uint64_t>(round)}));
+  std::vector<int64_t> scratch, out(static_cast<size_t>(clients_per_round_));
+  rng.sample_without_replacement(num_clients(), clients_per_round_, scratch, out.data());
+  return out;
+}
+
+RoundReport Trainer::run_round(int64_t round) {
+  RoundReport report;
+  report.round = round;
+  report.clients = sample_clients(round);
+  hnet_->train();
+  std::vector<models::Weights> thetas, deltas;
+  for (int64_t client : report.clients) {
+    thetas.push_back(hnet_->forward(client));
+    LocalState* local = locals_.empty() ? nullptr : &locals_[static_cast<size_t>(client)];
+    const uint64_t stream_seed = derive_seed(
+        seed_, {stream::kClientUpdate, static_cast<uint64_t>(round), static_cast<uint64_t>(client)});
+    auto update = client_update(spec_, thetas.back(), data_.train,
+                                clients_[static_cast<size_t>(client)].train, local, client_opts_,
+                                stream_seed);
+    deltas.push_back(std::move(update.delta));
+    report.loss += update.mean_loss;
+    report.accuracy += update.accuracy;
+  }
+  const double k = static_cast<double>(report.clients.size());
+  report.loss /= k;
+  report.accuracy /= k;
+  server_opt_->zero_grad();
+  report.grad_norm = server_update(hnet_, *server_opt_, thetas, deltas, server_grad_clip_);
+  return report;
+}
+
+std::function<torch::Tensor(const torch::Tensor&)> Trainer::client_model(int64_t client) {
+  torch::NoGradGuard no_grad;
+  hnet_->eval();
+  models::Weights weights = hnet_->forward(client);
+  models::LocalLayer local =
+      locals_.empty() ? models::LocalLayer(nullptr) : locals_[static_cast<size_t>(client)].layer;
+  return [spec = spec_, weights = std::move(weights), local](const torch::Tensor& x) mutable {
+    torch::NoGradGuard no_grad;
+    auto out = models::target_forward(spec, weights, x);
+    return local ? local->forward(out) : out;
+  };
+}
+
+}  // namespace pfedhn::fl

@@ -1,0 +1,131 @@
+#include "pfedhn/models/hypernetwork.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace pfedhn::models {
+namespace {
+
+// PyTorch's default Linear init: kaiming_uniform(a=sqrt(5)) for the weight reduces to
+// U(-1/sqrt(fan_in), 1/sqrt(fan_in)); the bias uses the same bound.
+void init_linear(torch::Tensor& weight, torch::Tensor& bias, at::Generator& gen) {
+  torch::NoGradGuard no_grad;
+  const double bound = 1.0 / std::sqrt(static_cast<double>(weight.size(1)));
+  weight.uniform_(-bound, bound, gen);
+  bias.uniform_(-bound, bound, gen);
+}
+
+torch::Tensor unit_normal(int64_t n, at::Generator& gen) {
+  auto t = torch::empty({n});
+  t.normal_(0.0, 1.0, gen);
+  return t / t.norm().clamp_min(1e-12);
+}
+
+}  // namespace
+
+MaybeSpectralLinearImpl::MaybeSpectralLinearImpl(int64_t in_features, int64_t out_features,
+                                                 bool spectral_norm)
+    : spectral_norm_(spectral_norm) {
+  weight = register_parameter("weight", torch::empty({out_features, in_features}));
+  bias = register_parameter("bias", torch::empty({out_features}));
+  if (spectral_norm_) {
+    u_ = register_buffer("u", torch::empty({out_features}));
+    v_ = register_buffer("v", torch::empty({in_features}));
+  }
+}
+
+void MaybeSpectralLinearImpl::reset_parameters(at::Generator& gen) {
+  init_linear(weight, bias, gen);
+  if (spectral_norm_) {
+    torch::NoGradGuard no_grad;
+    u_.copy_(unit_normal(u_.size(0), gen));
+    v_.copy_(unit_normal(v_.size(0), gen));
+  }
+}
+
+torch::Tensor MaybeSpectralLinearImpl::normalised_weight() {
+  if (is_training()) {
+    // One power iteration (Miyato et al. 2018), as torch.nn.utils.spectral_norm does.
+    torch::NoGradGuard no_grad;
+    v_.copy_(torch::nn::functional::normalize(
+        torch::mv(weight.t(), u_), torch::nn::functional::NormalizeFuncOptions().dim(0)));
+    u_.copy_(torch::nn::functional::normalize(
+        torch::mv(weight, v_), torch::nn::functional::NormalizeFuncOptions().dim(0)));
+  }
+  const auto sigma = torch::dot(u_, torch::mv(weight, v_));
+  return weight / sigma;
+}
+
+torch::Tensor MaybeSpectralLinearImpl::forward(const torch::Tensor& x) {
+  return torch::linear(x, spectral_norm_ ? normalised_weight() : weight, bias);
+}
+
+HyperNetworkImpl::HyperNetworkImpl(TargetSpec spec, HyperNetworkOptions options)
+    : spec_(std::move(spec)), options_(options) {
+  embeddings_ = register_parameter(
+      "embeddings", torch::empty({options_.num_clients, options_.embedding_dim}));
+  int64_t in = options_.embedding_dim;
+  for (int64_t i = 0; i <= options_.n_hidden; ++i) {
+    mlp_.push_back(register_module(
+        "mlp" + std::to_string(i),
+        MaybeSpectralLinear(in, options_.hidden_dim, options_.spectral_norm)));
+    in = options_.hidden_dim;
+  }
+  for (const auto& t : spec_.tensors) {
+    std::string name = t.name;
+    std::replace(name.begin(), name.end(), '.', '_');
+    heads_.push_back(register_module(
+        "head_" + name, MaybeSpectralLinear(options_.hidden_dim, t.numel(), options_.spectral_norm)));
+  }
+}
+
+void HyperNetworkImpl::reset_parameters(uint64_t seed) {
+  TORCH_CHECK(embeddings_.device().is_cpu(),
+              "HyperNetwork::reset_parameters: initialise on the CPU, then move to the device");
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  {
+    torch::NoGradGuard no_grad;
+    embeddings_.normal_(0.0, 1.0, gen);
+  }
+  for (auto& layer : mlp_) layer->reset_parameters(gen);
+  for (auto& head : heads_) head->reset_parameters(gen);
+}
+
+Weights HyperNetworkImpl::forward(int64_t client) {
+  auto idx = torch::full({1}, client,
+                         torch::TensorOptions().dtype(torch::kLong).device(embeddings_.device()));
+  torch::Tensor h = embeddings_.index_select(0, idx);
+  for (size_t i = 0; i < mlp_.size(); ++i) {
+    if (i > 0) h = torch::relu(h);
+    h = mlp_[i]->forward(h);
+  }
+  Weights out;
+  out.reserve(heads_.size());
+  for (size_t i = 0; i < heads_.size(); ++i) {
+    out.push_back(heads_[i]->forward(h).view(spec_.tensors[i].shape));
+  }
+  return out;
+}
+
+std::vector<torch::Tensor> HyperNetworkImpl::network_parameters() const {
+  std::vector<torch::Tensor> out;
+  for (const auto& item : named_parameters()) {
+    if (item.key() != "embeddings") out.push_back(item.value());
+  }
+  return out;
+}
+
+LocalLayerImpl::LocalLayerImpl(int64_t out_dim) {
+  fc = register_module("fc", torch::nn::Linear(TargetSpec::kFeatureDim, out_dim));
+}
+
+void LocalLayerImpl::reset_parameters(uint64_t seed) {
+  TORCH_CHECK(fc->weight.device().is_cpu(),
+              "LocalLayer::reset_parameters: initialise on the CPU, then move to the device");
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  init_linear(fc->weight, fc->bias, gen);
+}
+
+}  // namespace pfedhn::models

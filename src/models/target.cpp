@@ -1,0 +1,94 @@
+#include "pfedhn/models/target.h"
+
+#include <numeric>
+#include <stdexcept>
+
+namespace pfedhn::models {
+namespace F = torch::nn::functional;
+
+int64_t TensorSpec::numel() const {
+  return std::accumulate(shape.begin(), shape.end(), int64_t{1}, std::multiplies<>());
+}
+
+int64_t TargetSpec::num_parameters() const {
+  int64_t total = 0;
+  for (const auto& t : tensors) total += t.numel();
+  return total;
+}
+
+TargetArch arch_for_dataset(const std::string& dataset_name) {
+  return (dataset_name == "mnist" || dataset_name == "fashion_mnist") ? TargetArch::kMnistCnn
+                                                                      : TargetArch::kLeNet;
+}
+
+namespace {
+
+void add_layer(std::vector<TensorSpec>& out, const std::string& name,
+               std::vector<int64_t> weight_shape) {
+  const int64_t out_features = weight_shape.front();
+  out.push_back({name + ".weight", std::move(weight_shape)});
+  out.push_back({name + ".bias", {out_features}});
+}
+
+// Side length after a valid (unpadded) convolution and a 2x2 max-pool.
+int64_t conv_out(int64_t side, int64_t kernel) { return side - kernel + 1; }
+int64_t pool_out(int64_t side) { return side / 2; }
+
+}  // namespace
+
+TargetSpec make_target_spec(TargetArch arch, int64_t in_channels, int64_t n_kernels,
+                            int64_t out_dim, int64_t image_size, bool with_head) {
+  TargetSpec spec;
+  spec.arch = arch;
+  spec.in_channels = in_channels;
+  spec.n_kernels = n_kernels;
+  spec.out_dim = out_dim;
+  spec.image_size = image_size;
+  spec.with_head = with_head;
+  const int64_t k = n_kernels;
+  int64_t flat = 0;
+  if (arch == TargetArch::kLeNet) {
+    add_layer(spec.tensors, "conv1", {k, in_channels, 5, 5});
+    add_layer(spec.tensors, "conv2", {2 * k, k, 5, 5});
+    const int64_t side = pool_out(conv_out(pool_out(conv_out(image_size, 5)), 5));
+    flat = 2 * k * side * side;
+  } else {
+    add_layer(spec.tensors, "conv1", {k, in_channels, 3, 3});
+    add_layer(spec.tensors, "conv2", {2 * k, k, 3, 3});
+    add_layer(spec.tensors, "conv3", {4 * k, 2 * k, 3, 3});
+    const int64_t side = conv_out(pool_out(conv_out(pool_out(conv_out(image_size, 3)), 3)), 3);
+    flat = 4 * k * side * side;
+  }
+  if (flat <= 0) throw std::invalid_argument("make_target_spec: image too small for the network");
+  add_layer(spec.tensors, "fc1", {120, flat});
+  add_layer(spec.tensors, "fc2", {TargetSpec::kFeatureDim, 120});
+  if (with_head) add_layer(spec.tensors, "fc3", {out_dim, TargetSpec::kFeatureDim});
+  return spec;
+}
+
+torch::Tensor target_forward(const TargetSpec& spec, const Weights& w, const torch::Tensor& x) {
+  TORCH_CHECK(w.size() == spec.tensors.size(), "target_forward: expected ", spec.tensors.size(),
+              " tensors, got ", w.size());
+  size_t i = 0;
+  auto conv = [&](const torch::Tensor& in) {
+    auto out = torch::conv2d(in, w[i], w[i + 1]);
+    i += 2;
+    return torch::relu(out);
+  };
+  auto linear = [&](const torch::Tensor& in) {
+    auto out = torch::linear(in, w[i], w[i + 1]);
+    i += 2;
+    return out;
+  };
+  auto pool = [](const torch::Tensor& in) { return torch::max_pool2d(in, 2); };
+
+  torch::Tensor h = pool(conv(x));
+  h = pool(conv(h));
+  if (spec.arch == TargetArch::kMnistCnn) h = conv(h);
+  h = h.flatten(1);
+  h = torch::relu(linear(h));
+  h = torch::relu(linear(h));
+  return spec.with_head ? linear(h) : h;
+}
+
+}  // namespace pfedhn::models
