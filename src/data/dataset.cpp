@@ -1,0 +1,258 @@
+#include "pfedhn/data/dataset.h"
+
+#include <algorithm>
+#include <numeric>
+#include <optional>
+#include <vector>
+
+#include "pfedhn/data/readers.h"
+#include "pfedhn/util/error.h"
+#include "pfedhn/util/rng.h"
+
+namespace pfedhn::data {
+namespace {
+
+// Where the Debian package dataset-fashion-mnist installs the (gzipped) IDX files.
+constexpr const char* kDebianFashionMnistDir = "/usr/share/datasets/fashion-mnist";
+
+std::string shape_to_string(const torch::Tensor& t) {
+  std::string s = "[";
+  for (int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
+  return s + "]";
+}
+
+std::string supported_names() {
+  std::string s;
+  for (const DatasetInfo& info : all_datasets()) s += (s.empty() ? "" : ", ") + info.name;
+  return s;
+}
+
+void check_images(const torch::Tensor& images, const DatasetInfo& info, const std::string& what) {
+  if (!images.defined() || images.scalar_type() != torch::kUInt8 || images.dim() != 4 ||
+      images.size(1) != info.channels || images.size(2) != info.height ||
+      images.size(3) != info.width) {
+    throw DataError(info.name + " " + what + ": expected uint8 images of shape [N, " +
+                    std::to_string(info.channels) + ", " + std::to_string(info.height) + ", " +
+                    std::to_string(info.width) + "], got " +
+                    (images.defined() ? shape_to_string(images) : std::string("nothing")));
+  }
+}
+
+torch::Tensor checked_labels(const torch::Tensor& labels, int64_t count, const DatasetInfo& info,
+                             const std::string& what) {
+  if (!labels.defined() || labels.dim() != 1 || labels.size(0) != count ||
+      !at::isIntegralType(labels.scalar_type(), /*includeBool=*/false)) {
+    throw DataError(info.name + " " + what + ": expected " + std::to_string(count) +
+                    " integer labels (one per image), got " +
+                    (labels.defined() ? shape_to_string(labels) : std::string("nothing")));
+  }
+  torch::Tensor y = labels.to(torch::kInt64).contiguous();
+  if (count > 0) {
+    const int64_t lo = y.min().item<int64_t>();
+    const int64_t hi = y.max().item<int64_t>();
+    if (lo < 0 || hi >= info.num_classes) {
+      throw DataError(info.name + " " + what + ": label " + std::to_string(lo < 0 ? lo : hi) +
+                      " out of range (dataset has " + std::to_string(info.num_classes) +
+                      " classes)");
+    }
+  }
+  return y;
+}
+
+torch::Tensor to_index_tensor(const std::vector<int64_t>& indices) {
+  return torch::tensor(indices, torch::kInt64);
+}
+
+// Validation = the first val_size entries of a seeded permutation; both parts sorted.
+std::pair<std::vector<int64_t>, std::vector<int64_t>> train_val_indices(int64_t n, int64_t val_size,
+                                                                        uint64_t seed) {
+  std::vector<int64_t> perm(static_cast<size_t>(n));
+  std::iota(perm.begin(), perm.end(), int64_t{0});
+  Rng rng(derive_seed(seed, {stream::kValSplit}));
+  rng.shuffle(perm);
+
+  std::vector<bool> in_val(static_cast<size_t>(n), false);
+  for (int64_t i = 0; i < val_size; ++i) in_val[static_cast<size_t>(perm[i])] = true;
+  std::vector<int64_t> train, val;
+  train.reserve(static_cast<size_t>(n - val_size));
+  val.reserve(static_cast<size_t>(val_size));
+  for (int64_t i = 0; i < n; ++i) (in_val[static_cast<size_t>(i)] ? val : train).push_back(i);
+  return {std::move(train), std::move(val)};
+}
+
+Split make_split(const torch::Tensor& images_u8, const torch::Tensor& labels,
+                 const DatasetInfo& info) {
+  return Split{normalise_images(images_u8, info), labels};
+}
+
+std::string fetch_hint(const std::string& name, const std::filesystem::path& root) {
+  const std::string root_arg =
+      root.lexically_normal() == std::filesystem::path("data") ? "" : " --root " + root.string();
+  return "fetch it with: scripts/fetch_data.sh --from ../shared/data" + root_arg + " " + name +
+         "  (or scripts/fetch_data.sh" + root_arg + " " + name + ")";
+}
+
+[[noreturn]] void throw_missing(const DatasetInfo& info, const std::filesystem::path& root,
+                                const std::filesystem::path& dir, const std::string& need) {
+  throw DataError("dataset '" + info.name + "' not found in " + dir.string() + " (need " + need +
+                  "); " + fetch_hint(info.name, root));
+}
+
+// Finds `base` or `base.gz` in dir.
+std::optional<std::filesystem::path> find_idx_file(const std::filesystem::path& dir,
+                                                   const std::string& base) {
+  std::error_code ec;
+  for (const std::string& name : {base, base + ".gz"}) {
+    const std::filesystem::path p = dir / name;
+    if (std::filesystem::is_regular_file(p, ec)) return p;
+  }
+  return std::nullopt;
+}
+
+struct RawDataset {
+  torch::Tensor train_images, train_labels, test_images, test_labels;
+  std::filesystem::path dir;  // where the files were found
+};
+
+RawDataset read_idx_dataset(const DatasetInfo& info, const std::filesystem::path& root) {
+  static constexpr const char* kNames[4] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                                            "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"};
+  const std::filesystem::path primary = root / info.subdir;
+  std::vector<std::filesystem::path> dirs = {primary};
+  if (info.name == "fashion_mnist") dirs.emplace_back(kDebianFashionMnistDir);
+
+  // Use the first folder that holds all four files; report the primary folder otherwise.
+  std::string first_missing;
+  for (const std::filesystem::path& dir : dirs) {
+    std::vector<std::filesystem::path> files;
+    for (const char* base : kNames) {
+      if (auto p = find_idx_file(dir, base)) {
+        files.push_back(*p);
+      } else {
+        if (first_missing.empty()) first_missing = std::string(base) + "[.gz]";
+        break;
+      }
+    }
+    if (files.size() != 4) continue;
+    // IDX images are [N, H, W]; add the channel axis.
+    auto as_nchw = [](torch::Tensor t) { return t.dim() == 3 ? t.unsqueeze(1) : t; };
+    return {as_nchw(read_idx(files[0])), read_idx(files[1]), as_nchw(read_idx(files[2])),
+            read_idx(files[3]), dir};
+  }
+  throw_missing(info, root, primary, first_missing);
+}
+
+LabeledImages read_cifar_files(const std::vector<std::filesystem::path>& files, bool cifar100) {
+  std::vector<torch::Tensor> images, labels;
+  for (const auto& f : files) {
+    LabeledImages part = read_cifar(f, cifar100);
+    images.push_back(part.images);
+    labels.push_back(part.labels);
+  }
+  if (images.size() == 1) return {images[0], labels[0]};
+  return {torch::cat(images), torch::cat(labels)};
+}
+
+RawDataset read_cifar_dataset(const DatasetInfo& info, const std::filesystem::path& root) {
+  const bool cifar100 = info.format == FileFormat::kCifar100;
+  const std::filesystem::path dir = root / info.subdir;
+  std::vector<std::filesystem::path> train_files;
+  std::filesystem::path test_file;
+  if (cifar100) {
+    train_files = {dir / "train.bin"};
+    test_file = dir / "test.bin";
+  } else {
+    for (int i = 1; i <= 5; ++i)
+      train_files.push_back(dir / ("data_batch_" + std::to_string(i) + ".bin"));
+    test_file = dir / "test_batch.bin";
+  }
+  std::error_code ec;
+  for (const auto& f : train_files) {
+    if (!std::filesystem::is_regular_file(f, ec))
+      throw_missing(info, root, dir, f.filename().string());
+  }
+  if (!std::filesystem::is_regular_file(test_file, ec)) {
+    throw_missing(info, root, dir, test_file.filename().string());
+  }
+  LabeledImages train = read_cifar_files(train_files, cifar100);
+  LabeledImages test = read_cifar_files({test_file}, cifar100);
+  return {train.images, train.labels, test.images, test.labels, dir};
+}
+
+void check_official_size(const DatasetInfo& info, const torch::Tensor& images,
+                         const torch::Tensor& labels, int64_t expected, const std::string& what,
+                         const std::filesystem::path& dir) {
+  const int64_t n_images = images.dim() > 0 ? images.size(0) : 0;
+  const int64_t n_labels = labels.dim() > 0 ? labels.size(0) : 0;
+  if (n_images != n_labels) {
+    throw DataError(info.name + " in " + dir.string() + ": " + what + " has " +
+                    std::to_string(n_images) + " images but " + std::to_string(n_labels) +
+                    " labels");
+  }
+  if (n_images != expected) {
+    throw DataError(info.name + " in " + dir.string() + ": " + what + " has " +
+                    std::to_string(n_images) + " samples, expected the official " +
+                    std::to_string(expected) + " (incomplete or wrong files?)");
+  }
+}
+
+}  // namespace
+
+torch::Tensor normalise_images(const torch::Tensor& images_u8, const DatasetInfo& info) {
+  check_images(images_u8, info, "images");
+  const auto opts = torch::TensorOptions().dtype(torch::kFloat32);
+  const torch::Tensor mean =
+      torch::tensor(std::vector<double>(info.mean), opts).view({1, info.channels, 1, 1});
+  const torch::Tensor std =
+      torch::tensor(std::vector<double>(info.std), opts).view({1, info.channels, 1, 1});
+  torch::Tensor x = images_u8.to(torch::kFloat32).div_(255.0f);
+  x.sub_(mean).div_(std);
+  return x.contiguous();
+}
+
+DatasetSplits make_splits(const DatasetInfo& info, const torch::Tensor& train_images_u8,
+                          const torch::Tensor& train_labels, const torch::Tensor& test_images_u8,
+                          const torch::Tensor& test_labels, int64_t val_size, uint64_t seed) {
+  check_images(train_images_u8, info, "training images");
+  check_images(test_images_u8, info, "test images");
+  const int64_t n = train_images_u8.size(0);
+  const torch::Tensor y_train = checked_labels(train_labels, n, info, "training labels");
+  const torch::Tensor y_test =
+      checked_labels(test_labels, test_images_u8.size(0), info, "test labels");
+  if (val_size < 0 || val_size >= n) {
+    throw DataError(info.name + ": validation size " + std::to_string(val_size) +
+                    " must be in [0, " + std::to_string(n) + ") (the training set has " +
+                    std::to_string(n) + " samples)");
+  }
+
+  const auto [train_idx, val_idx] = train_val_indices(n, val_size, seed);
+  const torch::Tensor train_sel = to_index_tensor(train_idx);
+  const torch::Tensor val_sel = to_index_tensor(val_idx);
+
+  DatasetSplits splits;
+  splits.info = &info;
+  splits.train = make_split(train_images_u8.index_select(0, train_sel),
+                            y_train.index_select(0, train_sel), info);
+  splits.val =
+      make_split(train_images_u8.index_select(0, val_sel), y_train.index_select(0, val_sel), info);
+  splits.test = make_split(test_images_u8, y_test, info);
+  return splits;
+}
+
+DatasetSplits load_dataset(const std::string& name, const std::filesystem::path& root,
+                           int64_t val_size, uint64_t seed) {
+  const DatasetInfo* info = find_dataset(name);
+  if (info == nullptr) {
+    throw DataError("unknown dataset '" + name + "' (supported: " + supported_names() + ")");
+  }
+  const RawDataset raw = info->format == FileFormat::kIdx ? read_idx_dataset(*info, root)
+                                                          : read_cifar_dataset(*info, root);
+  check_official_size(*info, raw.train_images, raw.train_labels, info->train_size, "training set",
+                      raw.dir);
+  check_official_size(*info, raw.test_images, raw.test_labels, info->test_size, "test set",
+                      raw.dir);
+  return make_splits(*info, raw.train_images, raw.train_labels, raw.test_images, raw.test_labels,
+                     val_size, seed);
+}
+
+}  // namespace pfedhn::data
