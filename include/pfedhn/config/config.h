@@ -22,18 +22,18 @@ struct ModelConfig {
   Variant variant = Variant::kPFedHN;  // keys: model.variant (pfedhn|pfedhn_pc), model.local
   int64_t n_kernels = 16;
   int64_t n_hidden = 3;
-  int64_t in_channels = 3;   // defaults from the dataset
-  int64_t out_dim = 10;      // defaults from the dataset (number of classes)
+  int64_t in_channels = 3;  // defaults from the dataset
+  int64_t out_dim = 10;     // defaults from the dataset (number of classes)
   double inner_lr = 5e-3;
   double inner_momentum = 0.9;
-  double wd = 5e-5;          // inner (client) weight decay
+  double wd = 5e-5;  // inner (client) weight decay
   double inner_grad_clip = 50.0;
   bool spec_norm = false;
 };
 
 struct ServerConfig {
   double lr = 1e-2;
-  double embed_lr = 0.0;     // 0 = same as lr
+  double embed_lr = 0.0;  // 0 = same as lr
   double wd = 1e-3;
   double momentum = 0.9;
   int64_t embedding_dim_denominator = 4;
@@ -43,7 +43,7 @@ struct ServerConfig {
 };
 
 struct ClientConfig {
-  int64_t num_epochs = 50;   // inner SGD steps per round (name kept from the Flower baseline)
+  int64_t num_epochs = 50;  // inner SGD steps per round (name kept from the Flower baseline)
   int64_t num_rounds = 5000;
   int64_t num_nodes = 50;
   int64_t batch_size = 64;
@@ -55,10 +55,10 @@ struct ClientConfig {
 struct Config {
   uint64_t seed = 42;
   DeviceKind device = DeviceKind::kAuto;
-  int64_t num_threads = 0;   // 0 = all cores
+  int64_t num_threads = 0;  // 0 = all cores
   int64_t eval_every = 30;
   int64_t eval_batch_size = 1024;
-  int64_t log_every = 0;     // rounds between progress log lines when not a terminal; 0 = auto
+  int64_t log_every = 0;  // rounds between progress log lines when not a terminal; 0 = auto
   DatasetConfig dataset;
   ModelConfig model;
   ServerConfig server;
@@ -70,9 +70,8 @@ struct Config {
 
   double effective_embed_lr() const { return server.embed_lr > 0 ? server.embed_lr : server.lr; }
   int64_t effective_embedding_dim() const {
-    return server.embedding_dim > 0
-               ? server.embedding_dim
-               : 1 + client.num_nodes / server.embedding_dim_denominator;
+    return server.embedding_dim > 0 ? server.embedding_dim
+                                    : 1 + client.num_nodes / server.embedding_dim_denominator;
   }
 };
 
@@ -92,6 +91,11 @@ Config load_config_file(const std::filesystem::path& file);
 
 // Applies one `group.key=value` override (value parsed as a YAML scalar). Throws ConfigError.
 void apply_override(Config& cfg, const std::string& assignment);
+
+// Applies several overrides as one source, in order (a repeated key: the last one wins).
+// Unlike calling apply_override in a loop, it rejects model.local and model.variant given
+// together with different meanings, as a file does. On error `cfg` is left unchanged.
+void apply_overrides(Config& cfg, const std::vector<std::string>& assignments);
 
 // Fills dataset-derived keys (in_channels, out_dim) unless explicit, then checks every value
 // and combination. Throws ConfigError with a one-line message naming the key. Reads no data.
