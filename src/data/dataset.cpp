@@ -85,9 +85,15 @@ Split make_split(const torch::Tensor& images_u8, const torch::Tensor& labels,
   return Split{normalise_images(images_u8, info), labels};
 }
 
+bool is_default_root(const std::filesystem::path& root) {
+  std::filesystem::path p = root.lexically_normal();
+  if (!p.has_filename()) p = p.parent_path();  // "data/" -> "data"
+  return p == std::filesystem::path("data");
+}
+
+// The script's default root is "data", so --root is only spelled out for other roots.
 std::string fetch_hint(const std::string& name, const std::filesystem::path& root) {
-  const std::string root_arg =
-      root.lexically_normal() == std::filesystem::path("data") ? "" : " --root " + root.string();
+  const std::string root_arg = is_default_root(root) ? "" : " --root " + root.string();
   return "fetch it with: scripts/fetch_data.sh --from ../shared/data" + root_arg + " " + name +
          "  (or scripts/fetch_data.sh" + root_arg + " " + name + ")";
 }

@@ -208,6 +208,17 @@ TEST(Dataset, LoadMissingFolderSaysHowToFetch) {
   EXPECT_NE(load_error("cifar100", root.path()).find("train.bin"), std::string::npos);
 }
 
+TEST(Dataset, LoadMissingUnderDefaultRootGivesTheExactCommand) {
+  // "data/" is relative to the working directory (the build folder when run by ctest).
+  if (std::filesystem::exists("data/cifar-100-binary")) GTEST_SKIP() << "cifar100 present";
+  const std::string msg = load_error("cifar100", "data/");
+  EXPECT_NE(msg.find("dataset 'cifar100' not found in data/cifar-100-binary (need train.bin); "
+                     "fetch it with: scripts/fetch_data.sh --from ../shared/data cifar100  (or "
+                     "scripts/fetch_data.sh cifar100)"),
+            std::string::npos)
+      << msg;
+}
+
 TEST(Dataset, LoadNamesTheFirstMissingFile) {
   TempDir root;
   write_mnist_fixture(root / "mnist", 20, 20, 5, true);
