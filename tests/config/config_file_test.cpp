@@ -5,6 +5,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -318,6 +319,10 @@ struct Preset {
   int64_t classes_per_node;
   double server_lr;
 };
+
+void PrintTo(const Preset& preset, std::ostream* os) {
+  *os << preset.file;
+}
 
 const std::vector<Preset>& presets() {
   static const std::vector<Preset> table{

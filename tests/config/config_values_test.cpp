@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <map>
+#include <ostream>
 #include <set>
 #include <string>
 #include <vector>
@@ -241,6 +242,10 @@ struct BadType {
   std::string expected;
 };
 
+void PrintTo(const BadType& bad, std::ostream* os) {
+  *os << "'" << bad.assignment << "'";
+}
+
 class ConfigTypeTest : public ::testing::TestWithParam<BadType> {};
 
 TEST_P(ConfigTypeTest, RejectsTheValueNamingKeyValueAndWhatIsAllowed) {
@@ -282,6 +287,10 @@ struct OutOfRange {
   std::vector<std::string> overrides;
   std::string expected;
 };
+
+void PrintTo(const OutOfRange& range, std::ostream* os) {
+  for (const auto& o : range.overrides) *os << "'" << o << "' ";
+}
 
 class ConfigRangeTest : public ::testing::TestWithParam<OutOfRange> {};
 
