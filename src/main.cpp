@@ -1,1 +1,51 @@
-int main() { return 0; }
+// The pfedhn command line: parses arguments and hands over to the library.
+#include <c10/util/Exception.h>
+
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "pfedhn/app/train.h"
+#include "pfedhn/util/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "pfedhn: personalized federated learning with hypernetworks (pFedHN, pFedHN-PC).\n"
+      "Example: pfedhn train --config conf/mnist.yaml client.num_rounds=500"};
+  app.set_version_flag("--version", std::string("pfedhn ") + PFEDHN_VERSION);
+  app.require_subcommand(1);
+
+  pfedhn::app::TrainOptions train;
+  std::string config_file, output_dir;
+  auto* cmd = app.add_subcommand("train", "Train a hypernetwork on a partitioned dataset");
+  cmd->add_option(
+      "overrides", train.overrides,
+      "Config overrides, group.key=value (e.g. dataset.data=mnist client.num_rounds=500)");
+  cmd->add_option("-c,--config", config_file,
+                  "YAML config file (default: built-in CIFAR-10 pFedHN = conf/config.yaml)");
+  cmd->add_option("-o,--output-dir", output_dir, "Run directory (default: outputs/<date>/<time>)");
+  cmd->add_flag("--print-config", train.print_config, "Print the resolved config and exit");
+  cmd->add_flag("--overwrite", train.overwrite, "Allow writing into an existing run directory");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : pfedhn::kUserErrorExitCode;
+  }
+  if (!config_file.empty()) train.config_file = config_file;
+  if (!output_dir.empty()) train.output_dir = output_dir;
+
+  try {
+    if (cmd->parsed()) return pfedhn::app::run_train(train);
+  } catch (const pfedhn::UserError& e) {
+    std::cerr << "pfedhn: error: " << e.what() << '\n';
+    return pfedhn::kUserErrorExitCode;
+  } catch (const c10::Error& e) {
+    std::cerr << "pfedhn: internal error: " << e.what_without_backtrace() << '\n';
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "pfedhn: internal error: " << e.what() << '\n';
+    return 1;
+  }
+  return 0;
+}

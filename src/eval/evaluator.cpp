@@ -15,15 +15,18 @@ ClientCounts evaluate_client(const ClientModel& model, const data::Split& split,
   if (n == 0) return counts;
   const auto device = split.x.device();
   const auto idx_all = indices.to(device);
-  torch::Tensor loss_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kDouble).device(device));
-  torch::Tensor correct = torch::zeros({}, torch::TensorOptions().dtype(torch::kLong).device(device));
+  torch::Tensor loss_sum =
+      torch::zeros({}, torch::TensorOptions().dtype(torch::kDouble).device(device));
+  torch::Tensor correct =
+      torch::zeros({}, torch::TensorOptions().dtype(torch::kLong).device(device));
   for (int64_t start = 0; start < n; start += batch_size) {
     const auto idx = idx_all.slice(0, start, std::min(n, start + batch_size));
     const auto y = split.y.index_select(0, idx);
     const auto logits = model(split.x.index_select(0, idx));
-    loss_sum += torch::nn::functional::cross_entropy(
-                    logits, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
-                    .to(torch::kDouble);
+    loss_sum +=
+        torch::nn::functional::cross_entropy(
+            logits, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+            .to(torch::kDouble);
     correct += logits.argmax(1).eq(y).sum();
   }
   counts.correct = correct.item<int64_t>();

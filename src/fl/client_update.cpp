@@ -47,7 +47,8 @@ LocalState make_local_state(int64_t out_dim, uint64_t init_seed, const ClientUpd
   state.layer = models::LocalLayer(out_dim);
   state.layer->reset_parameters(init_seed);
   state.layer->to(device);
-  state.optimizer = std::make_unique<torch::optim::SGD>(state.layer->parameters(), sgd_options(opts));
+  state.optimizer =
+      std::make_unique<torch::optim::SGD>(state.layer->parameters(), sgd_options(opts));
   return state;
 }
 
@@ -64,7 +65,8 @@ ClientUpdateResult client_update(const models::TargetSpec& spec, const models::W
   BatchSampler sampler(client_indices, opts.batch_size, stream_seed);
   const auto device = train.x.device();
   torch::Tensor loss_sum = torch::zeros({}, torch::TensorOptions().device(device));
-  torch::Tensor correct = torch::zeros({}, torch::TensorOptions().dtype(torch::kLong).device(device));
+  torch::Tensor correct =
+      torch::zeros({}, torch::TensorOptions().dtype(torch::kLong).device(device));
   int64_t seen = 0;
   for (int64_t step = 0; step < opts.inner_steps; ++step) {
     const auto idx = sampler.next().to(device, /*non_blocking=*/true);

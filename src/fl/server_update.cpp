@@ -42,6 +42,8 @@ double server_update(models::HyperNetwork& hnet, torch::optim::SGD& optimizer,
   }
   const double norm = torch::nn::utils::clip_grad_norm_(params, grad_clip);
   optimizer.step();
+  // The gradients are views into autograd's buffers; drop them rather than zeroing in place.
+  for (auto& p : params) p.mutable_grad() = torch::Tensor();
   return norm;
 }
 

@@ -47,9 +47,10 @@ Trainer::Trainer(const config::Config& cfg, const data::DatasetSplits& data,
   if (cfg.model.variant == config::Variant::kPFedHNPC) {
     locals_.reserve(clients_.size());
     for (int64_t i = 0; i < num_clients(); ++i) {
-      locals_.push_back(make_local_state(
-          cfg.model.out_dim, derive_seed(seed_, {stream::kLocalLayerInit, static_cast<uint64_t>(i)}),
-          client_opts_, device));
+      locals_.push_back(
+          make_local_state(cfg.model.out_dim,
+                           derive_seed(seed_, {stream::kLocalLayerInit, static_cast<uint64_t>(i)}),
+                           client_opts_, device));
     }
   }
 }
@@ -71,7 +72,8 @@ RoundReport Trainer::run_round(int64_t round) {
     thetas.push_back(hnet_->forward(client));
     LocalState* local = locals_.empty() ? nullptr : &locals_[static_cast<size_t>(client)];
     const uint64_t stream_seed = derive_seed(
-        seed_, {stream::kClientUpdate, static_cast<uint64_t>(round), static_cast<uint64_t>(client)});
+        seed_,
+        {stream::kClientUpdate, static_cast<uint64_t>(round), static_cast<uint64_t>(client)});
     auto update = client_update(spec_, thetas.back(), data_.train,
                                 clients_[static_cast<size_t>(client)].train, local, client_opts_,
                                 stream_seed);
@@ -82,7 +84,6 @@ RoundReport Trainer::run_round(int64_t round) {
   const double k = static_cast<double>(report.clients.size());
   report.loss /= k;
   report.accuracy /= k;
-  server_opt_->zero_grad();
   report.grad_norm = server_update(hnet_, *server_opt_, thetas, deltas, server_grad_clip_);
   return report;
 }

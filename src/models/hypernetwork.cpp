@@ -64,20 +64,21 @@ torch::Tensor MaybeSpectralLinearImpl::forward(const torch::Tensor& x) {
 
 HyperNetworkImpl::HyperNetworkImpl(TargetSpec spec, HyperNetworkOptions options)
     : spec_(std::move(spec)), options_(options) {
-  embeddings_ = register_parameter(
-      "embeddings", torch::empty({options_.num_clients, options_.embedding_dim}));
+  embeddings_ = register_parameter("embeddings",
+                                   torch::empty({options_.num_clients, options_.embedding_dim}));
   int64_t in = options_.embedding_dim;
   for (int64_t i = 0; i <= options_.n_hidden; ++i) {
-    mlp_.push_back(register_module(
-        "mlp" + std::to_string(i),
-        MaybeSpectralLinear(in, options_.hidden_dim, options_.spectral_norm)));
+    mlp_.push_back(
+        register_module("mlp" + std::to_string(i),
+                        MaybeSpectralLinear(in, options_.hidden_dim, options_.spectral_norm)));
     in = options_.hidden_dim;
   }
   for (const auto& t : spec_.tensors) {
     std::string name = t.name;
     std::replace(name.begin(), name.end(), '.', '_');
     heads_.push_back(register_module(
-        "head_" + name, MaybeSpectralLinear(options_.hidden_dim, t.numel(), options_.spectral_norm)));
+        "head_" + name,
+        MaybeSpectralLinear(options_.hidden_dim, t.numel(), options_.spectral_norm)));
   }
 }
 

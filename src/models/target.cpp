@@ -31,8 +31,12 @@ void add_layer(std::vector<TensorSpec>& out, const std::string& name,
 }
 
 // Side length after a valid (unpadded) convolution and a 2x2 max-pool.
-int64_t conv_out(int64_t side, int64_t kernel) { return side - kernel + 1; }
-int64_t pool_out(int64_t side) { return side / 2; }
+int64_t conv_out(int64_t side, int64_t kernel) {
+  return side - kernel + 1;
+}
+int64_t pool_out(int64_t side) {
+  return side / 2;
+}
 
 }  // namespace
 

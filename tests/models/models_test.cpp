@@ -1,6 +1,5 @@
-#include <gtest/gtest.h>
-
 #include <ATen/CPUGeneratorImpl.h>
+#include <gtest/gtest.h>
 
 #include "pfedhn/models/hypernetwork.h"
 #include "pfedhn/models/target.h"
@@ -34,8 +33,8 @@ TEST(TargetSpec, Cifar100AndPcVariantsChangeOnlyTheHead) {
 TEST(TargetSpec, MnistCnnFlattensFourKTimesThreeByThree) {
   const auto spec = make_target_spec(TargetArch::kMnistCnn, 1, 7, 10, 28, true);
   // conv1 7x1x3x3, conv2 14x7x3x3, conv3 28x14x3x3, fc1 120x252, fc2 84x120, fc3 10x84 (+biases)
-  const int64_t expected = (63 + 7) + (882 + 14) + (3528 + 28) + (30240 + 120) + (10080 + 84) +
-                           (840 + 10);
+  const int64_t expected =
+      (63 + 7) + (882 + 14) + (3528 + 28) + (30240 + 120) + (10080 + 84) + (840 + 10);
   EXPECT_EQ(spec.num_parameters(), expected);
   EXPECT_EQ(spec.tensors[6].shape, (std::vector<int64_t>{120, 252}));
 }

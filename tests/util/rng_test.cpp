@@ -64,7 +64,7 @@ TEST(Rng, NormalAndGammaMomentsMatch) {
   }
   EXPECT_NEAR(ns / n, 0.0, 0.01);
   EXPECT_NEAR(nsq / n, 1.0, 0.02);
-  EXPECT_NEAR(gs / n, 2.5, 0.03);      // mean of Gamma(k, 1) is k
+  EXPECT_NEAR(gs / n, 2.5, 0.03);  // mean of Gamma(k, 1) is k
   EXPECT_NEAR(gsmall / n, 0.3, 0.01);
 }
 

@@ -29,7 +29,8 @@ struct LabeledImages {
 // CIFAR binary records: CIFAR-10 = 1 label byte + 3072 pixels; CIFAR-100 = coarse byte,
 // fine byte, 3072 pixels (the fine label is returned). Throws DataError on a size that is not a
 // whole number of records, an empty file, or a label >= num_classes.
-LabeledImages parse_cifar(const std::vector<uint8_t>& bytes, bool cifar100, const std::string& what);
+LabeledImages parse_cifar(const std::vector<uint8_t>& bytes, bool cifar100,
+                          const std::string& what);
 LabeledImages read_cifar(const std::filesystem::path& path, bool cifar100);
 
 }  // namespace pfedhn::data

@@ -21,7 +21,8 @@ struct ClientCounts {
 struct SplitMetrics {
   double accuracy = 0.0;   // pooled: sum correct / sum samples
   double mean_loss = 0.0;  // mean over clients of each client's mean loss
-  double min_accuracy = 0.0, max_accuracy = 0.0, std_accuracy = 0.0;  // over clients (population std)
+  double min_accuracy = 0.0, max_accuracy = 0.0,
+         std_accuracy = 0.0;  // over clients (population std)
   int64_t correct = 0, total = 0;
   std::vector<double> client_accuracy;  // NaN for a client with no samples in the split
 };

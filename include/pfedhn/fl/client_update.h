@@ -30,7 +30,7 @@ LocalState make_local_state(int64_t out_dim, uint64_t init_seed, const ClientUpd
                             const torch::Device& device);
 
 struct ClientUpdateResult {
-  models::Weights delta;  // theta - theta_tilde, detached (reference page, "One round", step 4)
+  models::Weights delta;   // theta - theta_tilde, detached (reference page, "One round", step 4)
   double mean_loss = 0.0;  // mean training loss over the inner steps
   double accuracy = 0.0;   // training accuracy over the inner steps' batches
 };

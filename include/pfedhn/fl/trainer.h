@@ -49,6 +49,7 @@ class Trainer {
   const std::vector<data::ClientIndices>& clients() const { return clients_; }
   const models::TargetSpec& target_spec() const { return spec_; }
   int64_t num_clients() const { return static_cast<int64_t>(clients_.size()); }
+  int64_t clients_per_round() const { return clients_per_round_; }
 
  private:
   models::TargetSpec spec_;

@@ -11,7 +11,8 @@ namespace pfedhn::models {
 // The two target-network families of the reference page ("Models").
 enum class TargetArch {
   kLeNet,     // CIFAR: conv5x5(k) pool conv5x5(2k) pool fc120 fc84 fc(out)
-  kMnistCnn,  // MNIST (Flower baseline): conv3x3(k) pool conv3x3(2k) pool conv3x3(4k) fc120 fc84 fc(out)
+  kMnistCnn,  // MNIST (Flower baseline): conv3x3(k) pool conv3x3(2k) pool conv3x3(4k) fc120 fc84
+              // fc(out)
 };
 
 struct TensorSpec {

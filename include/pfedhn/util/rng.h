@@ -2,8 +2,8 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <utility>
 #include <initializer_list>
+#include <utility>
 #include <vector>
 
 namespace pfedhn {
@@ -37,7 +37,7 @@ class Rng {
   // Uniform double in [0, 1) with 53 random bits.
   double uniform01();
   double uniform(double lo, double hi) { return lo + (hi - lo) * uniform01(); }
-  double normal();  // standard normal (Marsaglia polar method)
+  double normal();             // standard normal (Marsaglia polar method)
   double gamma(double shape);  // Gamma(shape, 1), Marsaglia & Tsang (2000)
 
   template <typename T>

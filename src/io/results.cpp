@@ -1,0 +1,85 @@
+#include "pfedhn/io/results.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+
+#include "pfedhn/io/run_dir.h"
+#include "pfedhn/util/error.h"
+
+namespace pfedhn::io {
+
+const char* MetricsWriter::header() {
+  return "round,client_updates,val_acc,val_loss,val_min_acc,val_max_acc,val_std_acc,"
+         "test_acc,test_loss,test_min_acc,test_max_acc,test_std_acc,train_loss,elapsed_s";
+}
+
+MetricsWriter::MetricsWriter(const std::filesystem::path& path) : out_(path), path_(path) {
+  if (!out_) throw UserError("cannot write '" + path.string() + "'");
+  out_ << header() << '\n' << std::flush;
+}
+
+void MetricsWriter::append(const eval::EvalRecord& r, int64_t client_updates, double train_loss,
+                           double elapsed_seconds) {
+  out_ << fmt::format(
+      "{},{},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.3f}\n",
+      r.round, client_updates, r.val.accuracy, r.val.mean_loss, r.val.min_accuracy,
+      r.val.max_accuracy, r.val.std_accuracy, r.test.accuracy, r.test.mean_loss,
+      r.test.min_accuracy, r.test.max_accuracy, r.test.std_accuracy, train_loss, elapsed_seconds);
+  out_.flush();
+  if (!out_) throw UserError("cannot append to '" + path_.string() + "'");
+}
+
+namespace {
+
+// JSON has no NaN: a client without samples gets null.
+nlohmann::json number_or_null(double x) {
+  return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json();
+}
+
+}  // namespace
+
+nlohmann::json split_metrics_json(const eval::SplitMetrics& m, bool with_clients) {
+  nlohmann::json j = {{"accuracy", number_or_null(m.accuracy)},
+                      {"mean_loss", number_or_null(m.mean_loss)},
+                      {"min_accuracy", number_or_null(m.min_accuracy)},
+                      {"max_accuracy", number_or_null(m.max_accuracy)},
+                      {"std_accuracy", number_or_null(m.std_accuracy)},
+                      {"correct", m.correct},
+                      {"total", m.total}};
+  if (with_clients) {
+    auto& per_client = j["client_accuracy"] = nlohmann::json::array();
+    for (double a : m.client_accuracy) per_client.push_back(number_or_null(a));
+  }
+  return j;
+}
+
+nlohmann::json summary_json(const RunSummary& s) {
+  auto record_json = [](const eval::EvalRecord& r) {
+    return nlohmann::json{{"round", r.round},
+                          {"val", split_metrics_json(r.val, true)},
+                          {"test", split_metrics_json(r.test, true)}};
+  };
+  return {{"pfedhn_version", PFEDHN_VERSION},
+          {"dataset", s.dataset},
+          {"variant", s.variant},
+          {"num_clients", s.num_clients},
+          {"rounds_completed", s.rounds_completed},
+          {"client_updates", s.client_updates},
+          {"wall_seconds", s.wall_seconds},
+          {"test_accuracy_at_best_val", number_or_null(s.best.test.accuracy)},
+          {"best_val_accuracy", number_or_null(s.best.val.accuracy)},
+          {"best_round", s.best.round},
+          {"best", record_json(s.best)},
+          {"final", record_json(s.final)},
+          {"client_samples",
+           {{"train", s.client_train_samples},
+            {"val", s.client_val_samples},
+            {"test", s.client_test_samples}}}};
+}
+
+void write_results(const std::filesystem::path& path, const RunSummary& summary) {
+  write_file_atomic(path, summary_json(summary).dump(2) + "\n");
+}
+
+}  // namespace pfedhn::io

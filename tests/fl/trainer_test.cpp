@@ -1,0 +1,106 @@
+#include "pfedhn/fl/trainer.h"
+
+#include <gtest/gtest.h>
+
+#include "pfedhn/eval/evaluator.h"
+#include "support/synthetic.h"
+
+namespace pfedhn::fl {
+namespace {
+
+config::Config small_config(config::Variant variant) {
+  config::Config cfg;
+  cfg.seed = 3;
+  cfg.dataset.data = "mnist";
+  cfg.model.variant = variant;
+  cfg.model.in_channels = 1;
+  cfg.model.out_dim = 10;
+  cfg.model.n_kernels = 4;
+  cfg.model.n_hidden = 1;
+  cfg.client.num_nodes = 6;
+  cfg.client.num_classes_per_node = 2;
+  cfg.client.num_epochs = 10;
+  cfg.client.batch_size = 32;
+  cfg.server.hidden_dim = 32;
+  return cfg;
+}
+
+std::vector<data::ClientIndices> partition(const data::DatasetSplits& d,
+                                           const config::Config& cfg) {
+  data::PartitionOptions p;
+  p.num_clients = cfg.client.num_nodes;
+  p.num_classes = 10;
+  p.classes_per_client = cfg.client.num_classes_per_node;
+  return data::partition_clients(d.train.y, d.val.y, d.test.y, p, cfg.seed);
+}
+
+eval::EvalRecord evaluate(Trainer& t, const data::DatasetSplits& d, int64_t round) {
+  return eval::evaluate_all(
+      round, [&](int64_t c) { return t.client_model(c); }, d, t.clients(), 256);
+}
+
+class TrainerEndToEnd : public ::testing::TestWithParam<config::Variant> {};
+
+TEST_P(TrainerEndToEnd, AccuracyRisesWellAboveChance) {
+  const auto d = testing::synthetic_mnist(3000, 600, 600);
+  const auto cfg = small_config(GetParam());
+  Trainer trainer(cfg, d, partition(d, cfg), torch::kCPU);
+  const auto before = evaluate(trainer, d, -1);
+  for (int64_t r = 0; r < 120; ++r) trainer.run_round(r);
+  const auto after = evaluate(trainer, d, 119);
+  // Each client holds 2 classes: a personalised model at chance is right about half the time.
+  EXPECT_LT(before.test.accuracy, 0.7);
+  EXPECT_GT(after.test.accuracy, 0.9);
+  EXPECT_GT(after.val.accuracy, 0.9);
+  EXPECT_GT(after.test.min_accuracy, 0.6);
+}
+
+INSTANTIATE_TEST_SUITE_P(Variants, TrainerEndToEnd,
+                         ::testing::Values(config::Variant::kPFedHN, config::Variant::kPFedHNPC),
+                         [](const auto& info) { return config::to_string(info.param); });
+
+TEST(Trainer, SameSeedGivesBitIdenticalHypernetworks) {
+  const auto d = testing::synthetic_mnist(600, 120, 120);
+  const auto cfg = small_config(config::Variant::kPFedHN);
+  Trainer a(cfg, d, partition(d, cfg), torch::kCPU), b(cfg, d, partition(d, cfg), torch::kCPU);
+  for (int64_t r = 0; r < 5; ++r) {
+    const auto ra = a.run_round(r), rb = b.run_round(r);
+    EXPECT_EQ(ra.clients, rb.clients);
+    EXPECT_EQ(ra.loss, rb.loss);
+  }
+  const auto pa = a.hypernetwork()->parameters(), pb = b.hypernetwork()->parameters();
+  for (size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(torch::equal(pa[i], pb[i]));
+}
+
+TEST(Trainer, ClientSamplingIsUniformAndAFunctionOfSeedAndRound) {
+  const auto d = testing::synthetic_mnist(600, 120, 120);
+  auto cfg = small_config(config::Variant::kPFedHN);
+  Trainer t(cfg, d, partition(d, cfg), torch::kCPU);
+  std::vector<int> counts(6, 0);
+  for (int64_t r = 0; r < 6000; ++r) ++counts[static_cast<size_t>(t.sample_clients(r).at(0))];
+  for (int c : counts) EXPECT_NEAR(c, 1000, 120);
+  EXPECT_EQ(t.sample_clients(17), t.sample_clients(17));
+  cfg.seed = 4;
+  Trainer other(cfg, d, partition(d, cfg), torch::kCPU);
+  int same = 0;
+  for (int64_t r = 0; r < 60; ++r) same += t.sample_clients(r) == other.sample_clients(r);
+  EXPECT_LT(same, 30);
+}
+
+TEST(Trainer, PcClientsKeepTheirOwnLocalLayers) {
+  const auto d = testing::synthetic_mnist(600, 120, 120);
+  const auto cfg = small_config(config::Variant::kPFedHNPC);
+  Trainer t(cfg, d, partition(d, cfg), torch::kCPU);
+  ASSERT_EQ(t.local_states().size(), 6u);
+  EXPECT_FALSE(t.target_spec().with_head);
+  std::vector<torch::Tensor> before;
+  for (auto& s : t.local_states()) before.push_back(s.layer->fc->weight.detach().clone());
+  const auto report = t.run_round(0);
+  const auto trained = static_cast<size_t>(report.clients.at(0));
+  for (size_t i = 0; i < before.size(); ++i) {
+    EXPECT_EQ(torch::equal(before[i], t.local_states()[i].layer->fc->weight), i != trained) << i;
+  }
+}
+
+}  // namespace
+}  // namespace pfedhn::fl
