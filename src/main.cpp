@@ -40,6 +40,9 @@ int main(int argc, char** argv) {
   } catch (const pfedhn::UserError& e) {
     std::cerr << "pfedhn: error: " << e.what() << '\n';
     return pfedhn::kUserErrorExitCode;
+  } catch (const pfedhn::TrainingDiverged& e) {
+    std::cerr << "pfedhn: error: " << e.what() << '\n';
+    return pfedhn::kDivergedExitCode;
   } catch (const c10::Error& e) {
     std::cerr << "pfedhn: internal error: " << e.what_without_backtrace() << '\n';
     return 1;

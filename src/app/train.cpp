@@ -25,7 +25,7 @@ namespace fs = std::filesystem;
 config::Config resolve_config(const TrainOptions& options) {
   config::Config cfg =
       options.config_file ? config::load_config_file(*options.config_file) : config::Config{};
-  for (const auto& assignment : options.overrides) config::apply_override(cfg, assignment);
+  config::apply_overrides(cfg, options.overrides);
   config::resolve_and_validate(cfg);
   return cfg;
 }
@@ -165,10 +165,11 @@ int run_train(const TrainOptions& options) {
   for (int64_t round = 0; round < total; ++round) {
     const fl::RoundReport report = trainer.run_round(round);
     if (!std::isfinite(report.loss) || !std::isfinite(report.grad_norm)) {
-      throw std::runtime_error(
-          fmt::format("non-finite {} in round {} (client {}); lower model.inner_lr or server.lr",
-                      std::isfinite(report.loss) ? "hypernetwork gradient" : "training loss", round,
-                      report.clients.front()));
+      throw TrainingDiverged(fmt::format(
+          "training diverged: non-finite {} in round {} (client {}); the evaluations so far are "
+          "in {}; try a lower model.inner_lr or server.lr",
+          std::isfinite(report.loss) ? "hypernetwork gradient" : "training loss", round,
+          report.clients.front(), (run_dir / "metrics.csv").string()));
     }
     loss_since_eval += report.loss;
     ++rounds_since_eval;

@@ -22,6 +22,13 @@ class DataError : public UserError {
   using UserError::UserError;
 };
 
+// Training produced a non-finite loss or gradient.
+class TrainingDiverged : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 inline constexpr int kUserErrorExitCode = 2;
+inline constexpr int kDivergedExitCode = 3;
 
 }  // namespace pfedhn

@@ -1,0 +1,203 @@
+// Runs the real `pfedhn` binary as a user would, on fixture files written by the tests.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <torch/torch.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "data/data_fixtures.h"
+#include "pfedhn/app/train.h"
+#include "pfedhn/config/config.h"
+
+namespace pfedhn {
+namespace {
+namespace fs = std::filesystem;
+using pfedhn::data::testing::idx_bytes;
+using pfedhn::data::testing::TempDir;
+using pfedhn::data::testing::write_bytes;
+
+struct Result {
+  int exit_code;
+  std::string output;  // stdout and stderr together
+};
+
+Result run(const std::string& args) {
+  const std::string cmd = std::string(PFEDHN_BINARY) + " " + args + " 2>&1";
+  FILE* pipe = ::popen(cmd.c_str(), "r");
+  if (pipe == nullptr) return {-1, "popen failed"};
+  std::string out;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), pipe)) > 0) out.append(buf.data(), n);
+  const int status = ::pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+size_t count_lines(const std::string& s) {
+  return static_cast<size_t>(std::count(s.begin(), s.end(), '\n'));
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// An MNIST-format dataset of the official sizes whose class is written in the pixels, so a
+// few rounds of training are enough to learn it.
+void write_learnable_mnist(const fs::path& dir) {
+  auto split = [&](const std::string& prefix, uint32_t n) {
+    std::vector<uint8_t> images(static_cast<size_t>(n) * 784), labels(n);
+    for (uint32_t i = 0; i < n; ++i) {
+      const uint8_t label = static_cast<uint8_t>((i * 7 + i / 13) % 10);
+      labels[i] = label;
+      // A bright horizontal band whose row depends on the class.
+      for (int c = 0; c < 28; ++c)
+        images[static_cast<size_t>(i) * 784 + (2 + 2 * label) * 28 + c] = 255;
+    }
+    write_bytes(dir / (prefix + "-images-idx3-ubyte"), idx_bytes({n, 28, 28}, images));
+    write_bytes(dir / (prefix + "-labels-idx1-ubyte"), idx_bytes({n}, labels));
+  };
+  split("train", 60000);
+  split("t10k", 10000);
+}
+
+const char* kFastTraining =
+    "dataset.data=mnist model.n_kernels=2 model.n_hidden=1 server.hidden_dim=16 "
+    "client.num_nodes=5 client.num_epochs=5 client.batch_size=32 num_threads=1";
+
+TEST(Cli, HelpAndVersionExitZero) {
+  const auto help = run("--help");
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_NE(help.output.find("train"), std::string::npos);
+  const auto train_help = run("train --help");
+  EXPECT_EQ(train_help.exit_code, 0);
+  for (const char* opt : {"--config", "--output-dir", "--print-config", "--overwrite"}) {
+    EXPECT_NE(train_help.output.find(opt), std::string::npos) << opt;
+  }
+  const auto version = run("--version");
+  EXPECT_EQ(version.exit_code, 0);
+  EXPECT_NE(version.output.find(PFEDHN_VERSION), std::string::npos);
+}
+
+TEST(Cli, NoSubcommandOrUnknownOptionExits2) {
+  EXPECT_EQ(run("").exit_code, 2);
+  EXPECT_EQ(run("train --no-such-option").exit_code, 2);
+}
+
+TEST(Cli, BadConfigGivesOneLineAndExitCode2BeforeReadingData) {
+  TempDir tmp;
+  const std::string no_data = " dataset.root=" + (tmp / "nothing_here").string();
+  for (const auto& [args, expected] : std::vector<std::pair<std::string, std::string>>{
+           {"train client.num_round=3", "did you mean 'client.num_rounds'"},
+           {"train client.num_rounds=0", "client.num_rounds"},
+           {"train server.lr=-1", "server.lr"},
+           {"train client.batch_size=abc", "client.batch_size"},
+           {"train dataset.data=cifar11", "cifar10"},
+           {"train model.out_dim=7", "model.out_dim"},
+           {"train client.num_classes_per_node=11", "client.num_classes_per_node"},
+           {"train --config " + (tmp / "missing.yaml").string(), "missing.yaml"},
+       }) {
+    const auto r = run(args + no_data);
+    EXPECT_EQ(r.exit_code, 2) << args << "\n" << r.output;
+    EXPECT_EQ(count_lines(r.output), 1u) << args << "\n" << r.output;
+    EXPECT_NE(r.output.find(expected), std::string::npos) << args << "\n" << r.output;
+    EXPECT_EQ(r.output.find("dataset 'cifar10' not found"), std::string::npos) << r.output;
+  }
+}
+
+TEST(Cli, MissingDatasetNamesTheFetchCommand) {
+  TempDir tmp;
+  const auto r = run("train dataset.data=mnist dataset.root=" + (tmp / "empty").string() +
+                     " --output-dir " + (tmp / "run").string());
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("scripts/fetch_data.sh"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("internal error"), std::string::npos) << r.output;
+}
+
+TEST(Cli, CudaRequestedWithoutAGpuFailsClearly) {
+  if (torch::cuda::is_available()) GTEST_SKIP() << "a GPU is present";
+  TempDir tmp;
+  const auto r = run("train device=cuda --output-dir " + (tmp / "run").string());
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("CUDA is not available"), std::string::npos) << r.output;
+  EXPECT_EQ(count_lines(r.output), 1u) << r.output;
+}
+
+TEST(Cli, PrintConfigEmitsTheResolvedConfigAsLoadableYaml) {
+  TempDir tmp;
+  const auto r = run("train --config " + std::string(PFEDHN_SOURCE_DIR) +
+                     "/conf/mnist.yaml client.num_rounds=77 --print-config");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::ofstream(tmp / "printed.yaml") << r.output;
+  auto cfg = config::load_config_file(tmp / "printed.yaml");
+  config::resolve_and_validate(cfg);
+  EXPECT_EQ(cfg.client.num_rounds, 77);
+  EXPECT_EQ(cfg.dataset.data, "mnist");
+  EXPECT_EQ(cfg.model.in_channels, 1);
+}
+
+TEST(Cli, BuiltInDefaultsAreExactlyConfConfigYaml) {
+  app::TrainOptions defaults, from_file;
+  from_file.config_file = fs::path(PFEDHN_SOURCE_DIR) / "conf" / "config.yaml";
+  EXPECT_EQ(config::to_yaml(app::resolve_config(defaults)),
+            config::to_yaml(app::resolve_config(from_file)));
+}
+
+TEST(Cli, TrainsOnFixtureFilesAndWritesTheRunDirectory) {
+  TempDir tmp;
+  write_learnable_mnist(tmp / "data" / "mnist");
+  const fs::path run_dir = tmp / "run";
+  const auto r =
+      run(std::string("train ") + kFastTraining + " client.num_rounds=40 eval_every=20" +
+          " dataset.root=" + (tmp / "data").string() + " --output-dir " + run_dir.string());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+
+  // config.yaml is the resolved config and reloads.
+  auto cfg = config::load_config_file(run_dir / "config.yaml");
+  EXPECT_EQ(cfg.client.num_rounds, 40);
+  // metrics.csv: header + evaluations after rounds 0, 20 and the last (39).
+  std::istringstream csv(slurp(run_dir / "metrics.csv"));
+  std::vector<std::string> rows;
+  for (std::string line; std::getline(csv, line);) rows.push_back(line);
+  ASSERT_EQ(rows.size(), 4u);
+  EXPECT_EQ(rows[1].substr(0, 2), "0,");
+  EXPECT_EQ(rows[2].substr(0, 3), "20,");
+  EXPECT_EQ(rows[3].substr(0, 3), "39,");
+  // results.json: the headline number and per-client accuracies; the data is easy.
+  const auto j = nlohmann::json::parse(slurp(run_dir / "results.json"));
+  EXPECT_EQ(j["rounds_completed"].get<int>(), 40);
+  EXPECT_EQ(j["final"]["test"]["client_accuracy"].size(), 5u);
+  EXPECT_GT(j["test_accuracy_at_best_val"].get<double>(), 0.6);
+  EXPECT_NE(slurp(run_dir / "train.log").find("eval round 39"), std::string::npos);
+
+  // The run directory is never overwritten by accident.
+  const auto again =
+      run(std::string("train ") + kFastTraining + " client.num_rounds=1" +
+          " dataset.root=" + (tmp / "data").string() + " --output-dir " + run_dir.string());
+  EXPECT_EQ(again.exit_code, 2) << again.output;
+  EXPECT_NE(again.output.find("--overwrite"), std::string::npos) << again.output;
+}
+
+TEST(Cli, TruncatedDataFileGivesOneLineAndExitCode2) {
+  TempDir tmp;
+  const auto dir = tmp / "data" / "mnist";
+  write_learnable_mnist(dir);
+  const auto labels = dir / "t10k-labels-idx1-ubyte";
+  fs::resize_file(labels, fs::file_size(labels) - 100);
+  const auto r = run(std::string("train ") + kFastTraining + " client.num_rounds=1 dataset.root=" +
+                     (tmp / "data").string() + " --output-dir " + (tmp / "run").string());
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("t10k-labels-idx1-ubyte"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("internal error"), std::string::npos) << r.output;
+  // The last line is the error; nothing like a stack trace follows it.
+  EXPECT_EQ(r.output.find("frame #"), std::string::npos) << r.output;
+}
+
+}  // namespace
+}  // namespace pfedhn
