@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "config/config_test_util.h"
 #include "pfedhn/config/config.h"
 #include "pfedhn/util/error.h"
 
@@ -17,23 +18,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-template <typename F>
-std::string config_error(F&& f) {
-  try {
-    f();
-  } catch (const ConfigError& e) {
-    const std::string message = e.what();
-    EXPECT_EQ(message.find('\n'), std::string::npos) << message;
-    return message;
-  }
-  ADD_FAILURE() << "expected a ConfigError";
-  return "";
-}
-
-::testing::AssertionResult Contains(const std::string& text, const std::string& part) {
-  if (text.find(part) != std::string::npos) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "'" << text << "' does not contain '" << part << "'";
-}
+using testing::config_error;
+using testing::Contains;
 
 // Each test gets a fresh directory for its YAML files, removed afterwards.
 class ConfigFileTest : public ::testing::Test {

@@ -8,30 +8,15 @@
 #include <string>
 #include <vector>
 
+#include "config/config_test_util.h"
 #include "pfedhn/config/config.h"
 #include "pfedhn/util/error.h"
 
 namespace pfedhn::config {
 namespace {
 
-// Runs `f`, which must throw ConfigError, and returns the message (which must be one line).
-template <typename F>
-std::string config_error(F&& f) {
-  try {
-    f();
-  } catch (const ConfigError& e) {
-    const std::string message = e.what();
-    EXPECT_EQ(message.find('\n'), std::string::npos) << message;
-    return message;
-  }
-  ADD_FAILURE() << "expected a ConfigError";
-  return "";
-}
-
-::testing::AssertionResult Contains(const std::string& text, const std::string& part) {
-  if (text.find(part) != std::string::npos) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "'" << text << "' does not contain '" << part << "'";
-}
+using testing::config_error;
+using testing::Contains;
 
 Config with_overrides(const std::vector<std::string>& overrides) {
   Config cfg;
