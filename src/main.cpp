@@ -15,7 +15,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
 
   pfedhn::app::TrainOptions train;
-  std::string config_file, output_dir;
+  std::string config_file, output_dir, resume_dir;
   auto* cmd = app.add_subcommand("train", "Train a hypernetwork on a partitioned dataset");
   cmd->add_option(
       "overrides", train.overrides,
@@ -25,6 +25,9 @@ int main(int argc, char** argv) {
   cmd->add_option("-o,--output-dir", output_dir, "Run directory (default: outputs/<date>/<time>)");
   cmd->add_flag("--print-config", train.print_config, "Print the resolved config and exit");
   cmd->add_flag("--overwrite", train.overwrite, "Allow writing into an existing run directory");
+  cmd->add_option("--resume", resume_dir,
+                  "Continue the run in RUN_DIR from its newest good checkpoint (overrides may "
+                  "extend client.num_rounds)");
 
   try {
     app.parse(argc, argv);
@@ -34,6 +37,8 @@ int main(int argc, char** argv) {
   }
   if (!config_file.empty()) train.config_file = config_file;
   if (!output_dir.empty()) train.output_dir = output_dir;
+  if (!resume_dir.empty()) train.resume_dir = resume_dir;
+  train.program = argv[0];
 
   try {
     if (cmd->parsed()) return pfedhn::app::run_train(train);

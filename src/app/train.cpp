@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <iostream>
 #include <thread>
 
@@ -14,6 +15,7 @@
 #include "pfedhn/data/partition.h"
 #include "pfedhn/eval/evaluator.h"
 #include "pfedhn/fl/trainer.h"
+#include "pfedhn/io/checkpoint.h"
 #include "pfedhn/io/progress.h"
 #include "pfedhn/io/results.h"
 #include "pfedhn/io/run_dir.h"
@@ -50,10 +52,10 @@ int64_t set_thread_count(int64_t requested) {
   return n;
 }
 
-std::shared_ptr<spdlog::logger> make_logger(const fs::path& log_file) {
+std::shared_ptr<spdlog::logger> make_logger(const fs::path& log_file, bool append) {
   auto console = std::make_shared<spdlog::sinks::stdout_sink_mt>();
   console->set_pattern("[%H:%M:%S] %v");
-  auto file = std::make_shared<spdlog::sinks::basic_file_sink_mt>(log_file.string(), true);
+  auto file = std::make_shared<spdlog::sinks::basic_file_sink_mt>(log_file.string(), !append);
   file->set_pattern("[%Y-%m-%d %H:%M:%S.%e] [%l] %v");
   auto logger = std::make_shared<spdlog::logger>("pfedhn", spdlog::sinks_init_list{console, file});
   logger->flush_on(spdlog::level::info);
@@ -84,30 +86,130 @@ std::string eval_line(const eval::EvalRecord& r) {
       r.test.min_accuracy, r.test.max_accuracy, r.test.std_accuracy);
 }
 
-}  // namespace
+// ---------------------------------------------------------------------------------------------
+// Signals. The handler only records the signal; the loop checks it after each round, writes a
+// checkpoint and returns. A second signal exits at once: the atomic checkpoint writes
+// guarantee the last good checkpoint is intact whenever that happens.
 
-int run_train(const TrainOptions& options) {
-  const config::Config cfg = resolve_config(options);
-  if (options.print_config) {
-    std::cout << config::to_yaml(cfg);
-    return 0;
+volatile std::sig_atomic_t g_stop_signal = 0;  // the one global: shared with the handler
+
+void on_stop_signal(int sig) {
+  if (g_stop_signal != 0) ::_exit(128 + sig);
+  g_stop_signal = sig;
+}
+
+// Installs the handlers for SIGINT/SIGTERM for its lifetime.
+class StopSignals {
+ public:
+  StopSignals() {
+    g_stop_signal = 0;
+    struct sigaction action {};
+    action.sa_handler = on_stop_signal;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESTART;
+    ::sigaction(SIGINT, &action, &old_int_);
+    ::sigaction(SIGTERM, &action, &old_term_);
   }
-  const torch::Device device = select_device(cfg.device);
-  const int64_t threads = set_thread_count(cfg.num_threads);
+  ~StopSignals() {
+    ::sigaction(SIGINT, &old_int_, nullptr);
+    ::sigaction(SIGTERM, &old_term_, nullptr);
+  }
+  StopSignals(const StopSignals&) = delete;
+  StopSignals& operator=(const StopSignals&) = delete;
+  int pending() const { return g_stop_signal; }
 
-  const fs::path run_dir = options.output_dir ? *options.output_dir : io::default_run_dir();
-  io::prepare_run_dir(run_dir, options.overwrite);
-  io::write_file_atomic(run_dir / "config.yaml", config::to_yaml(cfg));
-  auto logger = make_logger(run_dir / "train.log");
-  logger->info("pfedhn {} | run directory {}", PFEDHN_VERSION, run_dir.string());
-  logger->info("{} on {} | {} clients | {} rounds | device {} | {} threads",
-               config::to_string(cfg.model.variant), cfg.dataset.data, cfg.client.num_nodes,
-               cfg.client.num_rounds, device.str(), threads);
+ private:
+  struct sigaction old_int_ {};
+  struct sigaction old_term_ {};
+};
+
+// ---------------------------------------------------------------------------------------------
+// Resume: which checkpoint, and which config changes are acceptable.
+
+// Keys that may change on resume without changing any number in metrics.csv or results.json
+// (client.num_rounds may grow; it is handled separately).
+bool harmless_on_resume(const std::string& key) {
+  return key == "log_every" || key == "eval_batch_size" || key == "num_threads" ||
+         key == "device" || key == "checkpoint_every";
+}
+
+// The accepted changes, as "key: old -> new"; throws UserError naming the first key whose
+// change would change the results.
+std::vector<std::string> check_resume_config(const config::Config& before,
+                                             const config::Config& now) {
+  std::vector<std::string> accepted;
+  for (const auto& info : config::all_keys()) {
+    if (info.key == "model.local") continue;  // an alias of model.variant
+    const std::string a = config::config_value(before, info.key);
+    const std::string b = config::config_value(now, info.key);
+    if (a == b) continue;
+    const bool more_rounds =
+        info.key == "client.num_rounds" && now.client.num_rounds > before.client.num_rounds;
+    if (!harmless_on_resume(info.key) && !more_rounds) {
+      throw UserError("cannot resume with " + info.key + "=" + b + ": the run used " + info.key +
+                      "=" + a +
+                      " and changing it changes the results (on resume only client.num_rounds "
+                      "may grow and log_every, eval_batch_size, num_threads, device, "
+                      "checkpoint_every may change)");
+    }
+    accepted.push_back(info.key + ": " + a + " -> " + b);
+  }
+  return accepted;
+}
+
+struct ResumePoint {
+  io::LoadedCheckpoint checkpoint;
+  std::vector<std::string> warnings;  // checkpoints skipped, for the log
+};
+
+// The newest checkpoint that verifies. Newer ones that do not are renamed *.corrupt so that
+// they are neither retried nor kept in place of good ones. Throws one line if none is usable.
+ResumePoint find_resume_point(const fs::path& run_dir) {
+  const auto candidates = io::list_checkpoints(run_dir);
+  if (candidates.empty()) {
+    throw UserError("no checkpoint to resume from in '" + io::checkpoint_dir(run_dir).string() +
+                    "'");
+  }
+  std::vector<std::string> problems;
+  for (const auto& path : candidates) {
+    try {
+      ResumePoint point{io::read_checkpoint(path), {}};
+      for (size_t i = 0; i < problems.size(); ++i) {
+        std::error_code ec;
+        fs::rename(candidates[i], candidates[i].string() + ".corrupt", ec);
+        point.warnings.push_back("warning: skipped " + problems[i] + "; renamed it *.corrupt");
+      }
+      return point;
+    } catch (const io::CheckpointError& e) {
+      problems.push_back(e.what());
+    }
+  }
+  std::string all;
+  for (const auto& p : problems) all += (all.empty() ? "" : "; ") + p;
+  throw UserError("no usable checkpoint in '" + io::checkpoint_dir(run_dir).string() + "': " + all);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The run: data, trainer, round loop, outputs.
+
+struct RunContext {
+  config::Config cfg;
+  fs::path run_dir;
+  std::string program;
+  torch::Device device = torch::kCPU;
+  int64_t threads = 1;
+  std::shared_ptr<spdlog::logger> logger;
+};
+
+int train_loop(const RunContext& ctx, io::LoadedCheckpoint* resume) {
+  const config::Config& cfg = ctx.cfg;
+  const fs::path& run_dir = ctx.run_dir;
+  auto& logger = ctx.logger;
 
   const auto load_start = std::chrono::steady_clock::now();
   const data::DatasetSplits splits = to_device(
       data::load_dataset(cfg.dataset.data, cfg.dataset.root, cfg.dataset.val_size, cfg.seed),
-      device);
+      ctx.device);
   data::PartitionOptions popts;
   popts.num_clients = cfg.client.num_nodes;
   popts.num_classes = splits.info->num_classes;
@@ -121,11 +223,114 @@ int run_train(const TrainOptions& options) {
       splits.val.size(), splits.test.size(),
       std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count());
 
-  fl::Trainer trainer(cfg, splits, std::move(clients), device);
+  fl::Trainer trainer(cfg, splits, std::move(clients), ctx.device);
   logger->info("target network: {} parameters; hypernetwork embedding dim {}",
                trainer.target_spec().num_parameters(), cfg.effective_embedding_dim());
 
-  io::MetricsWriter metrics(run_dir / "metrics.csv");
+  io::LoopState loop;
+  fs::path last_checkpoint;
+  if (resume != nullptr) {
+    try {
+      trainer.load(*resume->model);
+    } catch (const c10::Error& e) {
+      throw UserError("checkpoint '" + resume->path.string() +
+                      "' does not fit this config: " + e.what_without_backtrace());
+    }
+    loop = resume->loop;
+    ++loop.resumes;
+    last_checkpoint = resume->path;
+    logger->info("resumed from {} at round {}", resume->path.string(), loop.next_round);
+  }
+  loop.config_yaml = config::to_yaml(cfg);
+
+  // On resume both files are rewritten from the checkpoint: rows written after it are dropped.
+  io::CsvLog metrics(run_dir / "metrics.csv", io::MetricsCsv::header(), loop.metrics_rows);
+  io::CsvLog timing(run_dir / "timing.csv", io::TimingCsv::header(), loop.timing_rows);
+  eval::BestTracker best{loop.has_best, loop.best};
+
+  const int64_t total = cfg.client.num_rounds;
+  const int64_t log_every = cfg.log_every > 0 ? cfg.log_every : std::max<int64_t>(1, total / 50);
+  io::ProgressReporter progress(logger, ::isatty(STDOUT_FILENO) == 1, log_every, loop.next_round);
+  io::ProgressState state;
+  state.round = loop.next_round;
+  state.total_rounds = total;
+  state.last_test_accuracy = loop.last_test_accuracy;
+  const double elapsed_before = loop.elapsed_seconds;
+  const auto start = std::chrono::steady_clock::now();
+  auto elapsed = [&] {
+    return elapsed_before +
+           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+  auto evaluate = [&](int64_t round) {
+    auto record = eval::evaluate_all(
+        round, [&](int64_t c) { return trainer.client_model(c); }, splits, trainer.clients(),
+        cfg.eval_batch_size);
+    const double train_loss =
+        loop.rounds_since_eval > 0
+            ? loop.loss_since_eval / static_cast<double>(loop.rounds_since_eval)
+            : NAN;
+    metrics.append(
+        io::MetricsCsv::row(record, (round + 1) * trainer.clients_per_round(), train_loss));
+    timing.append(io::TimingCsv::row(round, elapsed()));
+    loop.loss_since_eval = 0.0;
+    loop.rounds_since_eval = 0;
+    const bool is_best = best.update(record);
+    progress.log(eval_line(record) + (is_best ? " *best*" : ""));
+    loop.last_test_accuracy = state.last_test_accuracy = record.test.accuracy;
+    loop.last_eval = record;
+    loop.has_last_eval = true;
+  };
+  auto checkpoint = [&] {
+    loop.metrics_rows = metrics.rows();
+    loop.timing_rows = timing.rows();
+    loop.has_best = best.has_best;
+    loop.best = best.best;
+    loop.elapsed_seconds = elapsed();
+    last_checkpoint = io::save_checkpoint(
+        run_dir, loop, [&](torch::serialize::OutputArchive& a) { trainer.save(a); });
+  };
+
+  StopSignals signals;
+  for (int64_t round = loop.next_round; round < total; ++round) {
+    const fl::RoundReport report = trainer.run_round(round);
+    // A non-finite delta_theta shows up here too: the gradient is its vector-Jacobian product,
+    // and NaN/Inf survive any multiplication, so the gradient norm is non-finite as well.
+    if (!std::isfinite(report.loss) || !std::isfinite(report.grad_norm)) {
+      throw TrainingDiverged(fmt::format(
+          "training diverged: non-finite {} in round {} (client {}); the evaluations so far are "
+          "in {}{}; try a lower model.inner_lr or server.lr",
+          std::isfinite(report.loss) ? "hypernetwork gradient" : "training loss", round,
+          report.clients.front(), (run_dir / "metrics.csv").string(),
+          last_checkpoint.empty() ? ""
+                                  : ", the last good checkpoint is " + last_checkpoint.string()));
+    }
+    loop.loss_since_eval += report.loss;
+    ++loop.rounds_since_eval;
+    state.round = round + 1;
+    state.client = report.clients.front();
+    state.loss = report.loss;
+    state.train_accuracy = report.accuracy;
+    // The authors' protocol: evaluate after rounds 0, eval_every, 2*eval_every, ... and the last.
+    const bool eval_now = round % cfg.eval_every == 0 || round == total - 1;
+    if (eval_now) evaluate(round);
+    progress.update(state);
+    loop.next_round = round + 1;
+    const bool last = round == total - 1;
+    const bool stop = signals.pending() != 0 && !last;
+    const bool due = cfg.checkpoint_every > 0 ? (round + 1) % cfg.checkpoint_every == 0 : eval_now;
+    if (due || last || stop) checkpoint();
+    if (stop) {
+      const int sig = signals.pending();
+      progress.finish();
+      logger->warn("{} received: stopped after round {} of {}; checkpoint {}",
+                   sig == SIGINT ? "SIGINT" : "SIGTERM", round + 1, total,
+                   last_checkpoint.string());
+      logger->warn("resume with: {} train --resume {}", ctx.program, run_dir.string());
+      return sig == SIGINT ? kInterruptedExitCode : kTerminatedExitCode;
+    }
+  }
+  progress.finish();
+
   io::RunSummary summary;
   summary.dataset = cfg.dataset.data;
   summary.variant = config::to_string(cfg.model.variant);
@@ -133,72 +338,106 @@ int run_train(const TrainOptions& options) {
   summary.client_train_samples = sample_counts(trainer.clients(), &data::ClientIndices::train);
   summary.client_val_samples = sample_counts(trainer.clients(), &data::ClientIndices::val);
   summary.client_test_samples = sample_counts(trainer.clients(), &data::ClientIndices::test);
-
-  const int64_t total = cfg.client.num_rounds;
-  const int64_t log_every = cfg.log_every > 0 ? cfg.log_every : std::max<int64_t>(1, total / 50);
-  io::ProgressReporter progress(logger, ::isatty(STDOUT_FILENO) == 1, log_every, 0);
-  eval::BestTracker best;
-  io::ProgressState state;
-  state.total_rounds = total;
-  double loss_since_eval = 0.0;
-  int64_t rounds_since_eval = 0;
-  const auto start = std::chrono::steady_clock::now();
-  auto elapsed = [&] {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  };
-  auto evaluate = [&](int64_t round) {
-    auto record = eval::evaluate_all(
-        round, [&](int64_t c) { return trainer.client_model(c); }, splits, trainer.clients(),
-        cfg.eval_batch_size);
-    const double train_loss =
-        rounds_since_eval > 0 ? loss_since_eval / static_cast<double>(rounds_since_eval) : NAN;
-    metrics.append(record, (round + 1) * trainer.clients_per_round(), train_loss, elapsed());
-    loss_since_eval = 0.0;
-    rounds_since_eval = 0;
-    const bool is_best = best.update(record);
-    progress.log(eval_line(record) + (is_best ? " *best*" : ""));
-    state.last_test_accuracy = record.test.accuracy;
-    return record;
-  };
-
-  eval::EvalRecord last_eval;
-  for (int64_t round = 0; round < total; ++round) {
-    const fl::RoundReport report = trainer.run_round(round);
-    if (!std::isfinite(report.loss) || !std::isfinite(report.grad_norm)) {
-      throw TrainingDiverged(fmt::format(
-          "training diverged: non-finite {} in round {} (client {}); the evaluations so far are "
-          "in {}; try a lower model.inner_lr or server.lr",
-          std::isfinite(report.loss) ? "hypernetwork gradient" : "training loss", round,
-          report.clients.front(), (run_dir / "metrics.csv").string()));
-    }
-    loss_since_eval += report.loss;
-    ++rounds_since_eval;
-    state.round = round + 1;
-    state.client = report.clients.front();
-    state.loss = report.loss;
-    state.train_accuracy = report.accuracy;
-    // The authors' protocol: evaluate after rounds 0, eval_every, 2*eval_every, ... and the last.
-    if (round % cfg.eval_every == 0 || round == total - 1) {
-      last_eval = evaluate(round);
-    }
-    progress.update(state);
-  }
-  progress.finish();
-
   summary.rounds_completed = total;
   summary.client_updates = total * trainer.clients_per_round();
-  summary.wall_seconds = elapsed();
   summary.best = best.best;
-  summary.final = last_eval;
+  summary.final = loop.last_eval;
   io::write_results(run_dir / "results.json", summary);
+  io::RunInfo info;
+  info.wall_seconds = elapsed();
+  info.resumes = loop.resumes;
+  info.num_threads = ctx.threads;
+  info.device = ctx.device.str();
+  io::write_run_info(run_dir / "run_info.json", info);
   logger->info(
-      "done in {} ({:.2f} rounds/s): test accuracy at best val (round {}) = {:.4f}; "
-      "final test accuracy {:.4f}",
-      io::ProgressReporter::format_duration(summary.wall_seconds),
-      static_cast<double>(total) / summary.wall_seconds, best.best.round, best.best.test.accuracy,
-      last_eval.test.accuracy);
+      "done in {}: test accuracy at best val (round {}) = {:.4f}; final test accuracy {:.4f}",
+      io::ProgressReporter::format_duration(info.wall_seconds), best.best.round,
+      best.best.test.accuracy, loop.last_eval.test.accuracy);
   logger->info("results: {}", (run_dir / "results.json").string());
   return 0;
+}
+
+void log_start(const RunContext& ctx) {
+  const auto& cfg = ctx.cfg;
+  ctx.logger->info("pfedhn {} | run directory {}", PFEDHN_VERSION, ctx.run_dir.string());
+  ctx.logger->info("{} on {} | {} clients | {} rounds | device {} | {} threads",
+                   config::to_string(cfg.model.variant), cfg.dataset.data, cfg.client.num_nodes,
+                   cfg.client.num_rounds, ctx.device.str(), ctx.threads);
+}
+
+int resume_train(const TrainOptions& options) {
+  const fs::path run_dir = *options.resume_dir;
+  if (options.config_file || options.output_dir) {
+    throw UserError(
+        "--resume takes the config and output directory from RUN_DIR; give "
+        "changes as overrides (e.g. client.num_rounds=1000), not --config or "
+        "--output-dir");
+  }
+  const fs::path config_file = run_dir / "config.yaml";
+  std::error_code ec;
+  if (!fs::is_regular_file(config_file, ec)) {
+    throw UserError("'" + run_dir.string() + "' is not a run directory (no config.yaml)");
+  }
+  TrainOptions from_run = options;
+  from_run.config_file = config_file;
+  RunContext ctx;
+  ctx.cfg = resolve_config(from_run);
+  if (options.print_config) {
+    std::cout << config::to_yaml(ctx.cfg);
+    return 0;
+  }
+  ResumePoint point = find_resume_point(run_dir);
+  config::Config before =
+      config::parse_config_text(point.checkpoint.loop.config_yaml, "the checkpoint's config");
+  config::resolve_and_validate(before);
+  const auto accepted = check_resume_config(before, ctx.cfg);
+  ctx.device = select_device(ctx.cfg.device);
+  ctx.threads = set_thread_count(ctx.cfg.num_threads);
+  io::prepare_run_dir(run_dir, /*overwrite=*/true);  // checks it is still writable
+  io::write_file_atomic(config_file, config::to_yaml(ctx.cfg));
+  ctx.run_dir = run_dir;
+  ctx.program = options.program;
+  ctx.logger = make_logger(run_dir / "train.log", /*append=*/true);
+  log_start(ctx);
+  for (const auto& w : point.warnings) ctx.logger->warn("{}", w);
+  if (point.checkpoint.pfedhn_version != PFEDHN_VERSION) {
+    ctx.logger->warn(
+        "the checkpoint was written by pfedhn {}: results may differ from an "
+        "uninterrupted run",
+        point.checkpoint.pfedhn_version);
+  }
+  for (const auto& change : accepted) {
+    ctx.logger->info("accepted config change on resume: {}", change);
+    if (change.rfind("num_threads:", 0) == 0 || change.rfind("device:", 0) == 0) {
+      ctx.logger->warn(
+          "bit-for-bit equality with an uninterrupted run needs the same device and "
+          "thread count");
+    }
+  }
+  return train_loop(ctx, &point.checkpoint);
+}
+
+}  // namespace
+
+int run_train(const TrainOptions& options) {
+  if (options.resume_dir) return resume_train(options);
+  RunContext ctx;
+  ctx.cfg = resolve_config(options);
+  if (options.print_config) {
+    std::cout << config::to_yaml(ctx.cfg);
+    return 0;
+  }
+  ctx.device = select_device(ctx.cfg.device);
+  ctx.threads = set_thread_count(ctx.cfg.num_threads);
+  ctx.run_dir = options.output_dir ? *options.output_dir : io::default_run_dir();
+  ctx.program = options.program;
+  io::prepare_run_dir(ctx.run_dir, options.overwrite);
+  std::error_code ec;  // an overwritten run's checkpoints must never be resumed into this one
+  fs::remove_all(io::checkpoint_dir(ctx.run_dir), ec);
+  io::write_file_atomic(ctx.run_dir / "config.yaml", config::to_yaml(ctx.cfg));
+  ctx.logger = make_logger(ctx.run_dir / "train.log", /*append=*/false);
+  log_start(ctx);
+  return train_loop(ctx, nullptr);
 }
 
 }  // namespace pfedhn::app

@@ -321,6 +321,8 @@ std::vector<KeyDescriptor> build_key_table() {
               at_least(1)),
       int_key("log_every", "rounds between progress lines when not a terminal; 0 = auto",
               field(&Config::log_every), at_least(0)),
+      int_key("checkpoint_every", "rounds between checkpoints; 0 = at each evaluation",
+              field(&Config::checkpoint_every), at_least(0)),
 
       string_key("dataset.data", "dataset: mnist, fashion_mnist, cifar10 or cifar100",
                  field(D, &DC::data)),
@@ -813,6 +815,24 @@ Config load_config_file(const std::filesystem::path& file) {
   std::vector<fs::path> chain;
   load_into(cfg, file, "", chain);
   return cfg;
+}
+
+Config parse_config_text(const std::string& yaml, const std::string& name) {
+  Config cfg;
+  const YAML::Node root = parse_yaml_file(yaml, name);
+  if (root.IsNull()) return cfg;
+  if (!root.IsMap()) {
+    throw ConfigError("top level of " + name + " must be a map of keys, got " + node_kind(root));
+  }
+  if (root["include"]) throw ConfigError("'include' is not allowed in " + name);
+  apply_file_values(cfg, root, name);
+  return cfg;
+}
+
+std::string config_value(const Config& cfg, const std::string& key) {
+  const KeyDescriptor* d = find_key(key);
+  if (d == nullptr) throw ConfigError("unknown config key '" + key + "'");
+  return d->get(cfg);
 }
 
 void apply_override(Config& cfg, const std::string& assignment) {

@@ -88,6 +88,63 @@ RoundReport Trainer::run_round(int64_t round) {
   return report;
 }
 
+void Trainer::save(torch::serialize::OutputArchive& archive) const {
+  torch::serialize::OutputArchive hnet, server_opt;
+  hnet_->save(hnet);
+  server_opt_->save(server_opt);
+  archive.write("hypernetwork", hnet);
+  archive.write("server_optimizer", server_opt);
+  archive.write("num_locals", c10::IValue(static_cast<int64_t>(locals_.size())));
+  for (size_t i = 0; i < locals_.size(); ++i) {
+    torch::serialize::OutputArchive layer, opt;
+    locals_[i].layer->save(layer);
+    locals_[i].optimizer->save(opt);
+    archive.write("local_layer_" + std::to_string(i), layer);
+    archive.write("local_optimizer_" + std::to_string(i), opt);
+  }
+}
+
+namespace {
+
+// torch's Module::load adopts whatever shapes the archive holds; a checkpoint must not.
+void load_same_shapes(torch::nn::Module& module, torch::serialize::InputArchive& archive,
+                      const std::string& what) {
+  std::vector<std::vector<int64_t>> before;
+  for (const auto& t : module.parameters()) before.push_back(t.sizes().vec());
+  for (const auto& t : module.buffers()) before.push_back(t.sizes().vec());
+  module.load(archive);
+  size_t i = 0;
+  for (const auto& t : module.parameters()) {
+    TORCH_CHECK(t.sizes().vec() == before[i++], what, " in the checkpoint has another shape");
+  }
+  for (const auto& t : module.buffers()) {
+    TORCH_CHECK(t.sizes().vec() == before[i++], what, " in the checkpoint has another shape");
+  }
+}
+
+}  // namespace
+
+void Trainer::load(torch::serialize::InputArchive& archive) {
+  c10::IValue num_locals;
+  archive.read("num_locals", num_locals);
+  TORCH_CHECK(num_locals.toInt() == static_cast<int64_t>(locals_.size()), "checkpoint holds ",
+              num_locals.toInt(), " local layers, the config needs ", locals_.size());
+  torch::serialize::InputArchive hnet, server_opt;
+  archive.read("hypernetwork", hnet);
+  archive.read("server_optimizer", server_opt);
+  load_same_shapes(
+      *hnet_, hnet,
+      "the hypernetwork");  // parameters keep their identity, so the optimiser still refers to them
+  server_opt_->load(server_opt);
+  for (size_t i = 0; i < locals_.size(); ++i) {
+    torch::serialize::InputArchive layer, opt;
+    archive.read("local_layer_" + std::to_string(i), layer);
+    archive.read("local_optimizer_" + std::to_string(i), opt);
+    load_same_shapes(*locals_[i].layer, layer, "a local layer");
+    locals_[i].optimizer->load(opt);
+  }
+}
+
 std::function<torch::Tensor(const torch::Tensor&)> Trainer::client_model(int64_t client) {
   torch::NoGradGuard no_grad;
   hnet_->eval();

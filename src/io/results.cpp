@@ -9,25 +9,40 @@
 
 namespace pfedhn::io {
 
-const char* MetricsWriter::header() {
-  return "round,client_updates,val_acc,val_loss,val_min_acc,val_max_acc,val_std_acc,"
-         "test_acc,test_loss,test_min_acc,test_max_acc,test_std_acc,train_loss,elapsed_s";
-}
-
-MetricsWriter::MetricsWriter(const std::filesystem::path& path) : out_(path), path_(path) {
+CsvLog::CsvLog(const std::filesystem::path& path, std::string header, std::vector<std::string> rows)
+    : path_(path), rows_(std::move(rows)) {
+  std::string text = header + '\n';
+  for (const auto& r : rows_) text += r + '\n';
+  write_file_atomic(path, text);
+  out_.open(path, std::ios::app);
   if (!out_) throw UserError("cannot write '" + path.string() + "'");
-  out_ << header() << '\n' << std::flush;
 }
 
-void MetricsWriter::append(const eval::EvalRecord& r, int64_t client_updates, double train_loss,
-                           double elapsed_seconds) {
-  out_ << fmt::format(
-      "{},{},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.3f}\n",
-      r.round, client_updates, r.val.accuracy, r.val.mean_loss, r.val.min_accuracy,
-      r.val.max_accuracy, r.val.std_accuracy, r.test.accuracy, r.test.mean_loss,
-      r.test.min_accuracy, r.test.max_accuracy, r.test.std_accuracy, train_loss, elapsed_seconds);
-  out_.flush();
+void CsvLog::append(const std::string& row) {
+  out_ << row << '\n' << std::flush;
   if (!out_) throw UserError("cannot append to '" + path_.string() + "'");
+  rows_.push_back(row);
+}
+
+const char* MetricsCsv::header() {
+  return "round,client_updates,val_acc,val_loss,val_min_acc,val_max_acc,val_std_acc,"
+         "test_acc,test_loss,test_min_acc,test_max_acc,test_std_acc,train_loss";
+}
+
+std::string MetricsCsv::row(const eval::EvalRecord& r, int64_t client_updates, double train_loss) {
+  return fmt::format(
+      "{},{},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f}", r.round,
+      client_updates, r.val.accuracy, r.val.mean_loss, r.val.min_accuracy, r.val.max_accuracy,
+      r.val.std_accuracy, r.test.accuracy, r.test.mean_loss, r.test.min_accuracy,
+      r.test.max_accuracy, r.test.std_accuracy, train_loss);
+}
+
+const char* TimingCsv::header() {
+  return "round,elapsed_s";
+}
+
+std::string TimingCsv::row(int64_t round, double elapsed_seconds) {
+  return fmt::format("{},{:.3f}", round, elapsed_seconds);
 }
 
 namespace {
@@ -66,7 +81,6 @@ nlohmann::json summary_json(const RunSummary& s) {
           {"num_clients", s.num_clients},
           {"rounds_completed", s.rounds_completed},
           {"client_updates", s.client_updates},
-          {"wall_seconds", s.wall_seconds},
           {"test_accuracy_at_best_val", number_or_null(s.best.test.accuracy)},
           {"best_val_accuracy", number_or_null(s.best.val.accuracy)},
           {"best_round", s.best.round},
@@ -80,6 +94,15 @@ nlohmann::json summary_json(const RunSummary& s) {
 
 void write_results(const std::filesystem::path& path, const RunSummary& summary) {
   write_file_atomic(path, summary_json(summary).dump(2) + "\n");
+}
+
+void write_run_info(const std::filesystem::path& path, const RunInfo& info) {
+  const nlohmann::json j = {{"pfedhn_version", PFEDHN_VERSION},
+                            {"wall_seconds", info.wall_seconds},
+                            {"resumes", info.resumes},
+                            {"num_threads", info.num_threads},
+                            {"device", info.device}};
+  write_file_atomic(path, j.dump(2) + "\n");
 }
 
 }  // namespace pfedhn::io

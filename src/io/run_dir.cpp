@@ -48,6 +48,18 @@ void prepare_run_dir(const fs::path& dir, bool overwrite) {
   fs::remove(probe, ec);
 }
 
+namespace {
+
+// Makes a rename in `dir` durable: without this, a power cut may forget the new name.
+void sync_directory(const fs::path& dir) {
+  const int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;  // best effort: the data itself is already synced
+  ::fsync(fd);
+  ::close(fd);
+}
+
+}  // namespace
+
 void write_file_atomic(const fs::path& path, const std::string& text) {
   const fs::path tmp = path.string() + ".tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -71,6 +83,7 @@ void write_file_atomic(const fs::path& path, const std::string& text) {
   std::error_code ec;
   fs::rename(tmp, path, ec);
   if (ec) throw UserError("cannot rename '" + tmp.string() + "': " + ec.message());
+  sync_directory(path.parent_path());
 }
 
 }  // namespace pfedhn::io

@@ -12,64 +12,24 @@
 #include "data/data_fixtures.h"
 #include "pfedhn/app/train.h"
 #include "pfedhn/config/config.h"
+#include "support/binary_runner.h"
 
 namespace pfedhn {
 namespace {
 namespace fs = std::filesystem;
-using pfedhn::data::testing::idx_bytes;
 using pfedhn::data::testing::TempDir;
-using pfedhn::data::testing::write_bytes;
 
-struct Result {
-  int exit_code;
-  std::string output;  // stdout and stderr together
-};
+using testing::kFastTraining;
+using testing::slurp;
+using testing::write_learnable_mnist;
 
-Result run(const std::string& args) {
-  const std::string cmd = std::string(PFEDHN_BINARY) + " " + args + " 2>&1";
-  FILE* pipe = ::popen(cmd.c_str(), "r");
-  if (pipe == nullptr) return {-1, "popen failed"};
-  std::string out;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), pipe)) > 0) out.append(buf.data(), n);
-  const int status = ::pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+testing::CommandResult run(const std::string& args) {
+  return testing::run_pfedhn(args);
 }
 
 size_t count_lines(const std::string& s) {
   return static_cast<size_t>(std::count(s.begin(), s.end(), '\n'));
 }
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// An MNIST-format dataset of the official sizes whose class is written in the pixels, so a
-// few rounds of training are enough to learn it.
-void write_learnable_mnist(const fs::path& dir) {
-  auto split = [&](const std::string& prefix, uint32_t n) {
-    std::vector<uint8_t> images(static_cast<size_t>(n) * 784), labels(n);
-    for (uint32_t i = 0; i < n; ++i) {
-      const uint8_t label = static_cast<uint8_t>((i * 7 + i / 13) % 10);
-      labels[i] = label;
-      // A bright horizontal band whose row depends on the class.
-      for (int c = 0; c < 28; ++c)
-        images[static_cast<size_t>(i) * 784 + (2 + 2 * label) * 28 + c] = 255;
-    }
-    write_bytes(dir / (prefix + "-images-idx3-ubyte"), idx_bytes({n, 28, 28}, images));
-    write_bytes(dir / (prefix + "-labels-idx1-ubyte"), idx_bytes({n}, labels));
-  };
-  split("train", 60000);
-  split("t10k", 10000);
-}
-
-const char* kFastTraining =
-    "dataset.data=mnist model.n_kernels=2 model.n_hidden=1 server.hidden_dim=16 "
-    "client.num_nodes=5 client.num_epochs=5 client.batch_size=32 num_threads=1";
 
 TEST(Cli, HelpAndVersionExitZero) {
   const auto help = run("--help");
@@ -77,7 +37,8 @@ TEST(Cli, HelpAndVersionExitZero) {
   EXPECT_NE(help.output.find("train"), std::string::npos);
   const auto train_help = run("train --help");
   EXPECT_EQ(train_help.exit_code, 0);
-  for (const char* opt : {"--config", "--output-dir", "--print-config", "--overwrite"}) {
+  for (const char* opt :
+       {"--config", "--output-dir", "--print-config", "--overwrite", "--resume"}) {
     EXPECT_NE(train_help.output.find(opt), std::string::npos) << opt;
   }
   const auto version = run("--version");
@@ -175,6 +136,15 @@ TEST(Cli, TrainsOnFixtureFilesAndWritesTheRunDirectory) {
   EXPECT_EQ(j["final"]["test"]["client_accuracy"].size(), 5u);
   EXPECT_GT(j["test_accuracy_at_best_val"].get<double>(), 0.6);
   EXPECT_NE(slurp(run_dir / "train.log").find("eval round 39"), std::string::npos);
+  // Wall-clock facts live apart from the deterministic results.
+  EXPECT_EQ(j.find("wall_seconds"), j.end());
+  EXPECT_GT(nlohmann::json::parse(slurp(run_dir / "run_info.json"))["wall_seconds"].get<double>(),
+            0.0);
+  EXPECT_EQ(slurp(run_dir / "timing.csv").rfind("round,elapsed_s\n0,", 0), 0u);
+  // Checkpoints at each evaluation and the end; the last two are kept.
+  EXPECT_TRUE(fs::exists(run_dir / "checkpoints" / "ckpt-40.pt"));
+  EXPECT_TRUE(fs::exists(run_dir / "checkpoints" / "ckpt-21.pt"));
+  EXPECT_FALSE(fs::exists(run_dir / "checkpoints" / "ckpt-1.pt"));
 
   // The run directory is never overwritten by accident.
   const auto again =

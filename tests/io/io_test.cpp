@@ -73,17 +73,31 @@ eval::EvalRecord record(int64_t round, double val, double test) {
 }
 
 TEST_F(TempDir, MetricsCsvHasAHeaderAndOneFlushedRowPerEvaluation) {
-  MetricsWriter w(dir_ / "metrics.csv");
-  w.append(record(0, 0.5, 0.4), 1, 2.3, 0.5);
+  CsvLog w(dir_ / "metrics.csv", MetricsCsv::header());
+  w.append(MetricsCsv::row(record(0, 0.5, 0.4), 1, 2.3));
   // Readable before the writer is closed: nothing finished is lost on a crash.
   std::istringstream lines(slurp(dir_ / "metrics.csv"));
   std::string header, row;
   std::getline(lines, header);
   std::getline(lines, row);
-  EXPECT_EQ(header, MetricsWriter::header());
+  EXPECT_EQ(header, MetricsCsv::header());
   EXPECT_EQ(row.rfind("0,1,0.500000,0.100000,", 0), 0u) << row;
   const auto commas = [](const std::string& s) { return std::count(s.begin(), s.end(), ','); };
   EXPECT_EQ(commas(row), commas(header));
+  // Only deterministic content: the wall clock lives in timing.csv.
+  EXPECT_EQ(header.find("elapsed"), std::string::npos);
+}
+
+TEST_F(TempDir, CsvLogRestartsFromGivenRowsDroppingLaterOnes) {
+  {
+    CsvLog w(dir_ / "t.csv", "a,b");
+    w.append("1,2");
+    w.append("3,4");
+  }
+  CsvLog again(dir_ / "t.csv", "a,b", {"1,2"});  // as a resume from a checkpoint does
+  again.append("5,6");
+  EXPECT_EQ(slurp(dir_ / "t.csv"), "a,b\n1,2\n5,6\n");
+  EXPECT_EQ(again.rows(), (std::vector<std::string>{"1,2", "5,6"}));
 }
 
 TEST_F(TempDir, ResultsJsonHoldsTheHeadlineAndPerClientAccuracies) {

@@ -16,12 +16,22 @@ struct TrainOptions {
   std::optional<std::filesystem::path> output_dir;  // none: outputs/<date>/<time>
   bool print_config = false;                        // print the resolved config and exit
   bool overwrite = false;
+  // Continue the run in this directory from its newest good checkpoint; the config is
+  // RUN_DIR/config.yaml plus `overrides` (only changes that keep the results are accepted).
+  std::optional<std::filesystem::path> resume_dir;
+  std::string program = "pfedhn";  // how the user called us, for the "resume with" hint
 };
+
+// Exit codes of a run stopped by a signal (the shell's 128 + signal number).
+inline constexpr int kInterruptedExitCode = 130;  // SIGINT
+inline constexpr int kTerminatedExitCode = 143;   // SIGTERM
 
 // The resolved config: file (or defaults), then overrides, then validation. Throws ConfigError.
 config::Config resolve_config(const TrainOptions& options);
 
-// Runs `pfedhn train`. Returns the process exit code; user errors propagate as UserError.
+// Runs `pfedhn train` (or resumes one). Returns the process exit code: 0, or 130/143 when
+// stopped by SIGINT/SIGTERM after writing a checkpoint. User errors propagate as UserError,
+// non-finite training as TrainingDiverged.
 int run_train(const TrainOptions& options);
 
 }  // namespace pfedhn::app

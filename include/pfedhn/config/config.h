@@ -59,6 +59,7 @@ struct Config {
   int64_t eval_every = 30;
   int64_t eval_batch_size = 1024;
   int64_t log_every = 0;  // rounds between progress log lines when not a terminal; 0 = auto
+  int64_t checkpoint_every = 0;  // rounds between checkpoints; 0 = at each evaluation
   DatasetConfig dataset;
   ModelConfig model;
   ServerConfig server;
@@ -83,11 +84,18 @@ struct KeyInfo {
 };
 const std::vector<KeyInfo>& all_keys();
 
+// The value of a dotted key as to_yaml writes it (e.g. "42", "mnist"). Throws ConfigError for
+// an unknown key.
+std::string config_value(const Config& cfg, const std::string& key);
+
 // Reads a YAML file (nested groups, e.g. `client: {num_rounds: 10}`) and applies its values on
 // top of the built-in defaults. A file may `include: other.yaml` (path relative to the file)
 // as its first key to start from another file's values.
 // Throws ConfigError naming the file and key on any problem.
 Config load_config_file(const std::filesystem::path& file);
+
+// Like load_config_file, from YAML text (no `include:`); `name` names it in errors.
+Config parse_config_text(const std::string& yaml, const std::string& name);
 
 // Applies one `group.key=value` override (value parsed as a YAML scalar). Throws ConfigError.
 void apply_override(Config& cfg, const std::string& assignment);

@@ -43,6 +43,13 @@ class Trainer {
   // and the hypernetwork in eval mode; used by the evaluator.
   std::function<torch::Tensor(const torch::Tensor&)> client_model(int64_t client);
 
+  // The whole model state for checkpoints: hypernetwork parameters and buffers, the server
+  // optimiser's state (momentum buffers), and each pFedHN-PC local layer with its optimiser.
+  // `load` expects a trainer built from the same config; it throws c10::Error on a mismatch.
+  // No generator state: every random stream derives from (seed, round, client).
+  void save(torch::serialize::OutputArchive& archive) const;
+  void load(torch::serialize::InputArchive& archive);
+
   models::HyperNetwork& hypernetwork() { return hnet_; }
   torch::optim::SGD& server_optimizer() { return *server_opt_; }
   std::vector<LocalState>& local_states() { return locals_; }

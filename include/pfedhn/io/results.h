@@ -10,17 +10,32 @@
 
 namespace pfedhn::io {
 
-// metrics.csv: one row per evaluation, flushed at once so a crash loses no finished row.
-class MetricsWriter {
+// An append-only CSV file (metrics.csv, timing.csv): a header and rows, each row flushed at
+// once so a crash loses no finished row. It remembers its rows, so a checkpoint can hold them
+// and a resumed run can rewrite the file exactly as it was at the checkpoint.
+class CsvLog {
  public:
-  explicit MetricsWriter(const std::filesystem::path& path);
-  void append(const eval::EvalRecord& record, int64_t client_updates, double train_loss,
-              double elapsed_seconds);
-  static const char* header();
+  // Writes (atomically) the header and `rows`, then appends from there.
+  CsvLog(const std::filesystem::path& path, std::string header, std::vector<std::string> rows = {});
+  void append(const std::string& row);
+  const std::vector<std::string>& rows() const { return rows_; }
 
  private:
   std::ofstream out_;
   std::filesystem::path path_;
+  std::vector<std::string> rows_;
+};
+
+// metrics.csv: one row per evaluation, only deterministic content (no wall-clock times).
+struct MetricsCsv {
+  static const char* header();
+  static std::string row(const eval::EvalRecord& record, int64_t client_updates, double train_loss);
+};
+
+// timing.csv: round and wall-clock seconds since the start, one row per evaluation.
+struct TimingCsv {
+  static const char* header();
+  static std::string row(int64_t round, double elapsed_seconds);
 };
 
 struct RunSummary {
@@ -29,7 +44,6 @@ struct RunSummary {
   int64_t num_clients = 0;
   int64_t rounds_completed = 0;
   int64_t client_updates = 0;
-  double wall_seconds = 0.0;
   eval::EvalRecord best;   // the evaluation with the best val accuracy
   eval::EvalRecord final;  // the last evaluation
   std::vector<int64_t> client_train_samples, client_val_samples, client_test_samples;
@@ -38,7 +52,17 @@ struct RunSummary {
 nlohmann::json split_metrics_json(const eval::SplitMetrics& m, bool with_clients);
 nlohmann::json summary_json(const RunSummary& summary);
 
-// results.json, written atomically.
+// results.json, written atomically. Only deterministic content: a resumed run writes the
+// same bytes as an uninterrupted one.
 void write_results(const std::filesystem::path& path, const RunSummary& summary);
+
+// run_info.json: what varies between runs of the same config (wall time, threads, resumes).
+struct RunInfo {
+  double wall_seconds = 0.0;
+  int64_t resumes = 0;
+  int64_t num_threads = 0;
+  std::string device;
+};
+void write_run_info(const std::filesystem::path& path, const RunInfo& info);
 
 }  // namespace pfedhn::io

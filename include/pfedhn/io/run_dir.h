@@ -12,8 +12,9 @@ std::filesystem::path default_run_dir(const std::filesystem::path& base = "outpu
 // An existing non-empty directory is refused unless `overwrite`. Throws UserError.
 void prepare_run_dir(const std::filesystem::path& dir, bool overwrite);
 
-// Writes `text` to `path` atomically: a temporary file in the same folder, flushed, then
-// renamed over the target, so readers never see a half-written file.
+// Writes `text` to `path` atomically: a temporary file in the same folder, fsynced, renamed
+// over the target, then the folder fsynced, so readers (and a crash at any moment) never see a
+// half-written file: either the old content or the new.
 void write_file_atomic(const std::filesystem::path& path, const std::string& text);
 
 }  // namespace pfedhn::io

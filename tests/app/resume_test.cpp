@@ -1,0 +1,190 @@
+// Interrupted runs, on the real binary: kill -9, SIGINT, corrupt checkpoints and config
+// changes; a resumed run must write exactly the files an uninterrupted run writes.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "support/binary_runner.h"
+
+namespace pfedhn {
+namespace {
+namespace fs = std::filesystem;
+using data::testing::TempDir;
+using testing::poll_until;
+using testing::run_pfedhn;
+using testing::slurp;
+
+// Evaluations (and checkpoints) after rounds 0, 20, 40 and 59: ckpt-1, -21, -41, -60.
+constexpr int kRounds = 60;
+
+class Resume : public ::testing::Test {
+ protected:
+  // One dataset and one uninterrupted reference run for the whole suite.
+  static void SetUpTestSuite() {
+    tmp_ = new TempDir();
+    testing::write_learnable_mnist(*tmp_ / "data" / "mnist");
+    const auto r = run_pfedhn(train_args(reference_dir()));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+  }
+  static void TearDownTestSuite() {
+    delete tmp_;
+    tmp_ = nullptr;
+  }
+
+  static fs::path reference_dir() { return *tmp_ / "reference"; }
+  static std::string train_args(const fs::path& run_dir) {
+    return std::string("train ") + testing::kFastTraining +
+           " client.num_rounds=" + std::to_string(kRounds) +
+           " eval_every=20 dataset.root=" + (*tmp_ / "data").string() + " --output-dir " +
+           run_dir.string();
+  }
+  static std::string resume_args(const fs::path& run_dir, const std::string& overrides = "") {
+    return "train --resume " + run_dir.string() + " " + overrides;
+  }
+
+  // metrics.csv and results.json are byte-identical to the uninterrupted run's.
+  static void expect_same_results(const fs::path& run_dir) {
+    EXPECT_EQ(slurp(run_dir / "metrics.csv"), slurp(reference_dir() / "metrics.csv"));
+    EXPECT_EQ(slurp(run_dir / "results.json"), slurp(reference_dir() / "results.json"));
+  }
+
+  // A copy of the finished reference run, to corrupt or extend.
+  fs::path copy_of_reference(const std::string& name) {
+    const fs::path dir = *tmp_ / name;
+    fs::copy(reference_dir(), dir, fs::copy_options::recursive);
+    fs::remove(dir / "results.json");
+    return dir;
+  }
+
+  static bool has_checkpoint(const fs::path& run_dir) {
+    std::error_code ec;
+    for (fs::directory_iterator it(run_dir / "checkpoints", ec), end; !ec && it != end;
+         it.increment(ec)) {
+      if (it->path().extension() == ".pt") return true;
+    }
+    return false;
+  }
+
+  static TempDir* tmp_;
+};
+TempDir* Resume::tmp_ = nullptr;
+
+TEST_F(Resume, KillNineAtSeveralPointsThenResumeGivesIdenticalFiles) {
+  std::mt19937 gen(::testing::UnitTest::GetInstance()->random_seed());
+  for (int point = 0; point < 3; ++point) {
+    const fs::path dir = *tmp_ / ("killed" + std::to_string(point));
+    const pid_t pid = testing::spawn_pfedhn(train_args(dir), *tmp_ / "killed.log");
+    ASSERT_TRUE(poll_until([&] { return has_checkpoint(dir); })) << slurp(*tmp_ / "killed.log");
+    std::this_thread::sleep_for(
+        std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 300)(gen) + 600 * point));
+    ::kill(pid, SIGKILL);
+    EXPECT_EQ(testing::wait_pfedhn(pid), 128 + SIGKILL) << "the run ended before the kill";
+    EXPECT_FALSE(fs::exists(dir / "results.json"));
+    const auto r = run_pfedhn(resume_args(dir));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("resumed from"), std::string::npos) << r.output;
+    expect_same_results(dir);
+  }
+}
+
+TEST_F(Resume, SigintWritesACheckpointExits130AndNamesTheResumeCommand) {
+  const fs::path dir = *tmp_ / "interrupted";
+  const fs::path log = *tmp_ / "interrupted.log";
+  const pid_t pid = testing::spawn_pfedhn(train_args(dir), log);
+  ASSERT_TRUE(poll_until([&] { return has_checkpoint(dir); })) << slurp(log);
+  ::kill(pid, SIGINT);
+  EXPECT_EQ(testing::wait_pfedhn(pid), 130) << slurp(log);
+  const std::string out = slurp(log);
+  EXPECT_NE(out.find("SIGINT received"), std::string::npos) << out;
+  EXPECT_NE(out.find(std::string(PFEDHN_BINARY) + " train --resume " + dir.string()),
+            std::string::npos)
+      << out;
+  EXPECT_TRUE(has_checkpoint(dir));
+  EXPECT_FALSE(fs::exists(dir / "results.json"));
+  const auto r = run_pfedhn(resume_args(dir));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  expect_same_results(dir);
+}
+
+TEST_F(Resume, SigtermExits143) {
+  const fs::path dir = *tmp_ / "terminated";
+  const fs::path log = *tmp_ / "terminated.log";
+  const pid_t pid = testing::spawn_pfedhn(train_args(dir), log);
+  ASSERT_TRUE(poll_until([&] { return has_checkpoint(dir); })) << slurp(log);
+  ::kill(pid, SIGTERM);
+  EXPECT_EQ(testing::wait_pfedhn(pid), 143) << slurp(log);
+  EXPECT_NE(slurp(log).find("resume with"), std::string::npos) << slurp(log);
+}
+
+TEST_F(Resume, CorruptNewestCheckpointFallsBackToThePreviousOne) {
+  for (const std::string how : {"truncated", "flipped"}) {
+    const fs::path dir = copy_of_reference(how);
+    const fs::path newest = dir / "checkpoints" / ("ckpt-" + std::to_string(kRounds) + ".pt");
+    ASSERT_TRUE(fs::exists(newest));
+    if (how == "truncated") {
+      fs::resize_file(newest, fs::file_size(newest) / 2);
+    } else {
+      std::fstream f(newest, std::ios::in | std::ios::out | std::ios::binary);
+      f.seekp(static_cast<std::streamoff>(fs::file_size(newest) / 2));
+      f.put('\x5a');
+    }
+    const auto r = run_pfedhn(resume_args(dir));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("skipped checkpoint"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("ckpt-41.pt"), std::string::npos) << r.output;
+    expect_same_results(dir);
+  }
+}
+
+TEST_F(Resume, NoUsableCheckpointIsOneLineAndExitCode2) {
+  const fs::path dir = copy_of_reference("all_corrupt");
+  for (const auto& p : fs::directory_iterator(dir / "checkpoints")) {
+    fs::resize_file(p.path(), 100);
+  }
+  const auto r = run_pfedhn(resume_args(dir));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
+  EXPECT_NE(r.output.find("no usable checkpoint"), std::string::npos) << r.output;
+}
+
+TEST_F(Resume, AChangeThatChangesResultsIsRefusedNamingTheKey) {
+  const fs::path dir = copy_of_reference("changed_seed");
+  for (const std::string change : {"seed=43", "server.lr=0.02", "client.num_rounds=50"}) {
+    const auto r = run_pfedhn(resume_args(dir, change));
+    EXPECT_EQ(r.exit_code, 2) << change << "\n" << r.output;
+    EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
+    const std::string key = change.substr(0, change.find('='));
+    EXPECT_NE(r.output.find("cannot resume with " + key), std::string::npos) << r.output;
+  }
+}
+
+TEST_F(Resume, MoreRoundsAndHarmlessChangesAreAcceptedAndSaid) {
+  const fs::path dir = copy_of_reference("extended");
+  const auto r = run_pfedhn(resume_args(dir, "client.num_rounds=80 log_every=5"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("accepted config change on resume: client.num_rounds: 60 -> 80"),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("log_every: 0 -> 5"), std::string::npos) << r.output;
+  const auto j = nlohmann::json::parse(slurp(dir / "results.json"));
+  EXPECT_EQ(j["rounds_completed"].get<int>(), 80);
+  EXPECT_NE(slurp(dir / "metrics.csv").find("\n79,"), std::string::npos);
+  EXPECT_NE(slurp(dir / "config.yaml").find("num_rounds: 80"), std::string::npos);
+}
+
+TEST_F(Resume, ResumingAFinishedRunRewritesTheSameResults) {
+  const fs::path dir = copy_of_reference("finished");
+  const auto r = run_pfedhn(resume_args(dir));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  expect_same_results(dir);
+}
+
+TEST_F(Resume, WithoutARunDirectoryItSaysSo) {
+  const auto r = run_pfedhn(resume_args(*tmp_ / "nowhere"));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("not a run directory"), std::string::npos) << r.output;
+}
+
+}  // namespace
+}  // namespace pfedhn
