@@ -25,15 +25,6 @@ config::Config small_config(config::Variant variant) {
   return cfg;
 }
 
-std::vector<data::ClientIndices> partition(const data::DatasetSplits& d,
-                                           const config::Config& cfg) {
-  data::PartitionOptions p;
-  p.num_clients = cfg.client.num_nodes;
-  p.num_classes = 10;
-  p.classes_per_client = cfg.client.num_classes_per_node;
-  return data::partition_clients(d.train.y, d.val.y, d.test.y, p, cfg.seed);
-}
-
 eval::EvalRecord evaluate(Trainer& t, const data::DatasetSplits& d, int64_t round) {
   return eval::evaluate_all(
       round, [&](int64_t c) { return t.client_model(c); }, d, t.clients(), 256);
@@ -44,7 +35,7 @@ class TrainerEndToEnd : public ::testing::TestWithParam<config::Variant> {};
 TEST_P(TrainerEndToEnd, AccuracyRisesWellAboveChance) {
   const auto d = testing::synthetic_mnist(3000, 600, 600);
   const auto cfg = small_config(GetParam());
-  Trainer trainer(cfg, d, partition(d, cfg), torch::kCPU);
+  Trainer trainer(cfg, d, testing::partition_for(d, cfg), torch::kCPU);
   const auto before = evaluate(trainer, d, -1);
   for (int64_t r = 0; r < 120; ++r) trainer.run_round(r);
   const auto after = evaluate(trainer, d, 119);
@@ -62,7 +53,8 @@ INSTANTIATE_TEST_SUITE_P(Variants, TrainerEndToEnd,
 TEST(Trainer, SameSeedGivesBitIdenticalHypernetworks) {
   const auto d = testing::synthetic_mnist(600, 120, 120);
   const auto cfg = small_config(config::Variant::kPFedHN);
-  Trainer a(cfg, d, partition(d, cfg), torch::kCPU), b(cfg, d, partition(d, cfg), torch::kCPU);
+  Trainer a(cfg, d, testing::partition_for(d, cfg), torch::kCPU),
+      b(cfg, d, testing::partition_for(d, cfg), torch::kCPU);
   for (int64_t r = 0; r < 5; ++r) {
     const auto ra = a.run_round(r), rb = b.run_round(r);
     EXPECT_EQ(ra.clients, rb.clients);
@@ -75,13 +67,13 @@ TEST(Trainer, SameSeedGivesBitIdenticalHypernetworks) {
 TEST(Trainer, ClientSamplingIsUniformAndAFunctionOfSeedAndRound) {
   const auto d = testing::synthetic_mnist(600, 120, 120);
   auto cfg = small_config(config::Variant::kPFedHN);
-  Trainer t(cfg, d, partition(d, cfg), torch::kCPU);
+  Trainer t(cfg, d, testing::partition_for(d, cfg), torch::kCPU);
   std::vector<int> counts(6, 0);
   for (int64_t r = 0; r < 6000; ++r) ++counts[static_cast<size_t>(t.sample_clients(r).at(0))];
   for (int c : counts) EXPECT_NEAR(c, 1000, 120);
   EXPECT_EQ(t.sample_clients(17), t.sample_clients(17));
   cfg.seed = 4;
-  Trainer other(cfg, d, partition(d, cfg), torch::kCPU);
+  Trainer other(cfg, d, testing::partition_for(d, cfg), torch::kCPU);
   int same = 0;
   for (int64_t r = 0; r < 60; ++r) same += t.sample_clients(r) == other.sample_clients(r);
   EXPECT_LT(same, 30);
@@ -90,7 +82,7 @@ TEST(Trainer, ClientSamplingIsUniformAndAFunctionOfSeedAndRound) {
 TEST(Trainer, PcClientsKeepTheirOwnLocalLayers) {
   const auto d = testing::synthetic_mnist(600, 120, 120);
   const auto cfg = small_config(config::Variant::kPFedHNPC);
-  Trainer t(cfg, d, partition(d, cfg), torch::kCPU);
+  Trainer t(cfg, d, testing::partition_for(d, cfg), torch::kCPU);
   ASSERT_EQ(t.local_states().size(), 6u);
   EXPECT_FALSE(t.target_spec().with_head);
   std::vector<torch::Tensor> before;

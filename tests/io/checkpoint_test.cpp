@@ -189,15 +189,6 @@ config::Config small_config(config::Variant variant) {
   return cfg;
 }
 
-std::vector<data::ClientIndices> partition(const data::DatasetSplits& d,
-                                           const config::Config& cfg) {
-  data::PartitionOptions p;
-  p.num_clients = cfg.client.num_nodes;
-  p.num_classes = 10;
-  p.classes_per_client = cfg.client.num_classes_per_node;
-  return data::partition_clients(d.train.y, d.val.y, d.test.y, p, cfg.seed);
-}
-
 void expect_same_state(fl::Trainer& a, fl::Trainer& b) {
   const auto pa = a.hypernetwork()->named_parameters(), pb = b.hypernetwork()->named_parameters();
   ASSERT_EQ(pa.size(), pb.size());
@@ -223,17 +214,18 @@ TEST_P(TrainerCheckpoint, RestoredAfterRoundKContinuesBitExactly) {
   constexpr int64_t k = 3, n = 7;
   TempDir tmp;
 
-  fl::Trainer straight(cfg, d, partition(d, cfg), torch::kCPU);
+  fl::Trainer straight(cfg, d, testing::partition_for(d, cfg), torch::kCPU);
   for (int64_t r = 0; r < n; ++r) straight.run_round(r);
 
-  fl::Trainer first(cfg, d, partition(d, cfg), torch::kCPU);
+  fl::Trainer first(cfg, d, testing::partition_for(d, cfg), torch::kCPU);
   for (int64_t r = 0; r < k; ++r) first.run_round(r);
   LoopState loop;
   loop.next_round = k;
   const auto path =
       save_checkpoint(tmp.path(), loop, [&](torch::serialize::OutputArchive& a) { first.save(a); });
 
-  fl::Trainer resumed(cfg, d, partition(d, cfg), torch::kCPU);  // a fresh process's trainer
+  fl::Trainer resumed(cfg, d, testing::partition_for(d, cfg),
+                      torch::kCPU);  // a fresh process's trainer
   auto loaded = read_checkpoint(path);
   resumed.load(*loaded.model);
   expect_same_state(first, resumed);
@@ -248,12 +240,12 @@ INSTANTIATE_TEST_SUITE_P(Variants, TrainerCheckpoint,
 TEST(TrainerCheckpoint, LoadingIntoAnotherShapeFails) {
   const auto d = testing::synthetic_mnist(200, 40, 40);
   auto cfg = small_config(config::Variant::kPFedHNPC);
-  fl::Trainer pc(cfg, d, partition(d, cfg), torch::kCPU);
+  fl::Trainer pc(cfg, d, testing::partition_for(d, cfg), torch::kCPU);
   TempDir tmp;
   const auto path =
       save_checkpoint(tmp.path(), {}, [&](torch::serialize::OutputArchive& a) { pc.save(a); });
   cfg.server.hidden_dim = 24;
-  fl::Trainer wider(cfg, d, partition(d, cfg), torch::kCPU);
+  fl::Trainer wider(cfg, d, testing::partition_for(d, cfg), torch::kCPU);
   auto loaded = read_checkpoint(path);
   EXPECT_THROW(wider.load(*loaded.model), c10::Error);
 }

@@ -5,8 +5,10 @@
 
 #include <cstdint>
 
+#include "pfedhn/config/config.h"
 #include "pfedhn/data/catalog.h"
 #include "pfedhn/data/dataset.h"
+#include "pfedhn/data/partition.h"
 
 namespace pfedhn::testing {
 
@@ -29,6 +31,16 @@ inline data::DatasetSplits synthetic_mnist(int64_t train, int64_t val, int64_t t
   d.val = synthetic_split(val, templates, noise, seed + 2);
   d.test = synthetic_split(test, templates, noise, seed + 3);
   return d;
+}
+
+// The config's "classes per client" partition of a synthetic 10-class dataset.
+inline std::vector<data::ClientIndices> partition_for(const data::DatasetSplits& d,
+                                                      const config::Config& cfg) {
+  data::PartitionOptions p;
+  p.num_clients = cfg.client.num_nodes;
+  p.num_classes = 10;
+  p.classes_per_client = cfg.client.num_classes_per_node;
+  return data::partition_clients(d.train.y, d.val.y, d.test.y, p, cfg.seed);
 }
 
 }  // namespace pfedhn::testing
