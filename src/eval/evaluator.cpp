@@ -13,7 +13,7 @@ ClientCounts evaluate_client(const ClientModel& model, const data::Split& split,
   const int64_t n = indices.numel();
   counts.total = n;
   if (n == 0) return counts;
-  const auto device = split.x.device();
+  const auto device = split.device();
   const auto idx_all = indices.to(device);
   torch::Tensor loss_sum =
       torch::zeros({}, torch::TensorOptions().dtype(torch::kDouble).device(device));
@@ -22,7 +22,7 @@ ClientCounts evaluate_client(const ClientModel& model, const data::Split& split,
   for (int64_t start = 0; start < n; start += batch_size) {
     const auto idx = idx_all.slice(0, start, std::min(n, start + batch_size));
     const auto y = split.y.index_select(0, idx);
-    const auto logits = model(split.x.index_select(0, idx));
+    const auto logits = model(split.gather(idx));
     loss_sum +=
         torch::nn::functional::cross_entropy(
             logits, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))

@@ -63,14 +63,14 @@ ClientUpdateResult client_update(const models::TargetSpec& spec, const models::W
   torch::optim::SGD optimizer(tilde, sgd_options(opts));
 
   BatchSampler sampler(client_indices, opts.batch_size, stream_seed);
-  const auto device = train.x.device();
+  const auto device = train.device();
   torch::Tensor loss_sum = torch::zeros({}, torch::TensorOptions().device(device));
   torch::Tensor correct =
       torch::zeros({}, torch::TensorOptions().dtype(torch::kLong).device(device));
   int64_t seen = 0;
   for (int64_t step = 0; step < opts.inner_steps; ++step) {
     const auto idx = sampler.next().to(device, /*non_blocking=*/true);
-    const auto x = train.x.index_select(0, idx);
+    const auto x = train.gather(idx);
     const auto y = train.y.index_select(0, idx);
     optimizer.zero_grad();
     if (local) local->optimizer->zero_grad();

@@ -167,7 +167,7 @@ TEST(ClientUpdate, OneFullBatchStepIsMinusLrTimesTheGradient) {
   Weights w;
   for (const auto& t : theta) w.push_back(t.clone().requires_grad_(true));
   const auto loss = torch::nn::functional::cross_entropy(
-      models::target_forward(spec, w, train.x.index_select(0, idx)), train.y.index_select(0, idx));
+      models::target_forward(spec, w, train.gather(idx)), train.y.index_select(0, idx));
   loss.backward();
   ASSERT_EQ(result.delta.size(), w.size());
   for (size_t i = 0; i < w.size(); ++i) {

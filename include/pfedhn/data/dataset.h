@@ -14,6 +14,10 @@ struct Split {
   torch::Tensor x;  // float32 [N, C, H, W], scaled to [0,1] and normalised, contiguous
   torch::Tensor y;  // int64 [N]
   int64_t size() const { return y.size(0); }
+  torch::Device device() const { return y.device(); }
+  // The model-ready images at dataset positions `idx` (int64, on the split's device).
+  // Code outside data/ reads images only through this, never through `x`.
+  torch::Tensor gather(const torch::Tensor& idx) const { return x.index_select(0, idx); }
 };
 
 struct DatasetSplits {
