@@ -6,6 +6,10 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake git pkg-config ca-certificates curl
   libtorch-dev libgloo-dev
+  # LibTorch's linear layers call the system BLAS (libblas.so.3); Debian's default is the
+  # unoptimised reference BLAS. OpenBLAS (OpenMP build, so it obeys num_threads) takes over
+  # that alternative on install and makes rounds about 1.6x faster (pfedhn bench).
+  libopenblas0-openmp
   libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev
   libgtest-dev nlohmann-json3-dev zlib1g-dev
   python3 python3-torch python3-matplotlib python3-yaml

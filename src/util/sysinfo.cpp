@@ -14,7 +14,7 @@ int64_t peak_rss_bytes() {
 }
 
 double CpuInfo::flops_per_cycle() const {
-  const double lanes = avx512f ? 16.0 : (avx2_fma ? 8.0 : 4.0);
+  const double lanes = avx512f && !amd ? 16.0 : (avx2_fma || avx512f ? 8.0 : 4.0);
   const double fma = avx2_fma || avx512f ? 2.0 : 1.0;  // multiply and add in one instruction
   return 2.0 * lanes * fma;                            // two vector pipes
 }
@@ -35,7 +35,9 @@ CpuInfo read_cpu_info() {
     std::string key = line.substr(0, colon);
     key.erase(key.find_last_not_of(" \t") + 1);
     const std::string value = colon + 2 <= line.size() ? line.substr(colon + 2) : "";
-    if (key == "model name" && !have_model) {
+    if (key == "vendor_id") {
+      info.amd = value == "AuthenticAMD";
+    } else if (key == "model name" && !have_model) {
       info.model = value;
       have_model = true;
     } else if (key == "cpu MHz" && !have_mhz) {
