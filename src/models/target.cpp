@@ -89,7 +89,11 @@ torch::Tensor target_forward(const TargetSpec& spec, const Weights& w, const tor
   // the convolutions). ReLU and max-pool commute, function and gradient alike (max_pool2d routes
   // the gradient to the first maximum; the ReLU then drops it where that maximum is <= 0, as
   // relu-then-pool does), so the ReLU runs on the 4x smaller pooled tensor.
-  auto relu_pool = [](const torch::Tensor& in) { return torch::relu(torch::max_pool2d(in, 2)); };
+  // With one input channel, NCHW and channels-last are the same memory and oneDNN answers in
+  // NCHW, hence the explicit layout before pooling (a no-op when already channels-last).
+  auto relu_pool = [](const torch::Tensor& in) {
+    return torch::relu(torch::max_pool2d(in.contiguous(at::MemoryFormat::ChannelsLast), 2));
+  };
   torch::Tensor h = x.contiguous(at::MemoryFormat::ChannelsLast);
   h = relu_pool(conv(h));
   h = relu_pool(conv(h));
