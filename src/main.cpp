@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "pfedhn/app/bench.h"
 #include "pfedhn/app/train.h"
 #include "pfedhn/util/error.h"
 
@@ -29,6 +30,30 @@ int main(int argc, char** argv) {
                   "Continue the run in RUN_DIR from its newest good checkpoint (overrides may "
                   "extend client.num_rounds)");
 
+  pfedhn::app::BenchOptions bench;
+  std::string bench_config;
+  auto* bench_cmd = app.add_subcommand(
+      "bench",
+      "Time the configured round and evaluation on synthetic data of the real shapes (no "
+      "dataset needed); prints per-phase times, the projected run time, GFLOP/s and peak memory");
+  bench_cmd->add_option("overrides", bench.overrides,
+                        "Config overrides, group.key=value (e.g. num_threads=2)");
+  bench_cmd->add_option("-c,--config", bench_config,
+                        "YAML config file (default: built-in CIFAR-10 pFedHN = conf/config.yaml)");
+  bench_cmd->add_option("--rounds", bench.rounds, "Timed rounds")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  bench_cmd->add_option("--warmup", bench.warmup_rounds,
+                        "Untimed rounds first (and one untimed evaluation if > 0)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  bench_cmd->add_flag("--no-eval{false}", bench.evaluate, "Skip timing the full evaluation");
+  bench_cmd->add_flag("--json", bench.json, "Print one JSON object instead of a table");
+  std::string profile_file;
+  bench_cmd->add_option("--profile", profile_file,
+                        "Record LibTorch's profiler trace of the timed rounds into FILE (Chrome "
+                        "trace JSON)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -42,6 +67,11 @@ int main(int argc, char** argv) {
 
   try {
     if (cmd->parsed()) return pfedhn::app::run_train(train);
+    if (bench_cmd->parsed()) {
+      if (!bench_config.empty()) bench.config_file = bench_config;
+      if (!profile_file.empty()) bench.profile_file = profile_file;
+      return pfedhn::app::run_bench(bench);
+    }
   } catch (const pfedhn::UserError& e) {
     std::cerr << "pfedhn: error: " << e.what() << '\n';
     return pfedhn::kUserErrorExitCode;

@@ -1,5 +1,7 @@
 #include "pfedhn/app/train.h"
 
+#include "pfedhn/app/runtime.h"
+
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
@@ -34,24 +36,6 @@ config::Config resolve_config(const TrainOptions& options) {
 
 namespace {
 
-torch::Device select_device(config::DeviceKind kind) {
-  const bool cuda = torch::cuda::is_available();
-  if (kind == config::DeviceKind::kCuda && !cuda) {
-    throw UserError(
-        "device=cuda requested but CUDA is not available (no GPU found, or this LibTorch is a "
-        "CPU-only build); use device=cpu or device=auto");
-  }
-  if (kind == config::DeviceKind::kCpu || !cuda) return torch::kCPU;
-  return torch::kCUDA;
-}
-
-int64_t set_thread_count(int64_t requested) {
-  const int64_t n =
-      requested > 0 ? requested : std::max<int64_t>(1, std::thread::hardware_concurrency());
-  torch::set_num_threads(static_cast<int>(n));
-  return n;
-}
-
 std::shared_ptr<spdlog::logger> make_logger(const fs::path& log_file, bool append) {
   auto console = std::make_shared<spdlog::sinks::stdout_sink_mt>();
   console->set_pattern("[%H:%M:%S] %v");
@@ -60,15 +44,6 @@ std::shared_ptr<spdlog::logger> make_logger(const fs::path& log_file, bool appen
   auto logger = std::make_shared<spdlog::logger>("pfedhn", spdlog::sinks_init_list{console, file});
   logger->flush_on(spdlog::level::info);
   return logger;
-}
-
-data::DatasetSplits to_device(data::DatasetSplits d, const torch::Device& device) {
-  if (device.is_cpu()) return d;
-  for (auto* s : {&d.train, &d.val, &d.test}) {
-    s->x = s->x.to(device);
-    s->y = s->y.to(device);
-  }
-  return d;
 }
 
 std::vector<int64_t> sample_counts(const std::vector<data::ClientIndices>& clients,
@@ -207,17 +182,12 @@ int train_loop(const RunContext& ctx, io::LoadedCheckpoint* resume) {
   auto& logger = ctx.logger;
 
   const auto load_start = std::chrono::steady_clock::now();
-  const data::DatasetSplits splits = to_device(
+  const data::DatasetSplits splits = data::to_device(
       data::load_dataset(cfg.dataset.data, cfg.dataset.root, cfg.dataset.val_size, cfg.seed),
       ctx.device);
-  data::PartitionOptions popts;
-  popts.num_clients = cfg.client.num_nodes;
-  popts.num_classes = splits.info->num_classes;
-  popts.classes_per_client = cfg.client.num_classes_per_node;
-  popts.dirichlet = cfg.client.partition == config::PartitionKind::kDirichlet;
-  popts.dirichlet_alpha = cfg.client.dirichlet_alpha;
   auto clients = data::partition_clients(splits.train.y.cpu(), splits.val.y.cpu(),
-                                         splits.test.y.cpu(), popts, cfg.seed);
+                                         splits.test.y.cpu(),
+                                         partition_options(cfg, splits.info->num_classes), cfg.seed);
   logger->info(
       "data: {} train / {} val / {} test samples, partitioned in {:.1f}s", splits.train.size(),
       splits.val.size(), splits.test.size(),

@@ -1,5 +1,7 @@
 #include "pfedhn/data/dataset.h"
 
+#include <ATen/Parallel.h>
+
 #include <algorithm>
 #include <numeric>
 #include <optional>
@@ -82,7 +84,48 @@ std::pair<std::vector<int64_t>, std::vector<int64_t>> train_val_indices(int64_t 
 
 Split make_split(const torch::Tensor& images_u8, const torch::Tensor& labels,
                  const DatasetInfo& info) {
-  return Split{normalise_images(images_u8, info), labels};
+  Split split;
+  split.x = images_u8.contiguous();
+  split.y = labels;
+  std::vector<float> scale, shift;
+  for (size_t c = 0; c < info.mean.size(); ++c) {
+    scale.push_back(static_cast<float>(1.0 / (255.0 * info.std[c])));
+    shift.push_back(static_cast<float>(-info.mean[c] / info.std[c]));
+  }
+  split.scale = torch::tensor(scale, torch::kFloat32);
+  split.shift = torch::tensor(shift, torch::kFloat32);
+  return split;
+}
+
+// pixel * scale[c] + shift[c], written straight into a channels-last float batch.
+torch::Tensor gather_normalise_cpu(const torch::Tensor& images_u8, const torch::Tensor& idx,
+                                   const torch::Tensor& scale, const torch::Tensor& shift) {
+  const int64_t b = idx.numel(), c = images_u8.size(1), h = images_u8.size(2),
+                w = images_u8.size(3), hw = h * w;
+  auto out = torch::empty({b, c, h, w},
+                          torch::TensorOptions().dtype(torch::kFloat32).memory_format(
+                              at::MemoryFormat::ChannelsLast));
+  const torch::Tensor index = idx.to(torch::kInt64).contiguous();
+  const int64_t* ip = index.data_ptr<int64_t>();
+  const uint8_t* src = images_u8.data_ptr<uint8_t>();
+  const float* sc = scale.data_ptr<float>();
+  const float* sh = shift.data_ptr<float>();
+  float* dst = out.data_ptr<float>();
+  const int64_t n = images_u8.size(0);
+  for (int64_t i = 0; i < b; ++i) {
+    TORCH_CHECK(ip[i] >= 0 && ip[i] < n, "Split::gather: index ", ip[i], " out of range [0, ",
+                n, ")");
+  }
+  at::parallel_for(0, b, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const uint8_t* image = src + ip[i] * c * hw;
+      float* o = dst + i * c * hw;
+      for (int64_t ch = 0; ch < c; ++ch) {
+        for (int64_t p = 0; p < hw; ++p) o[p * c + ch] = image[ch * hw + p] * sc[ch] + sh[ch];
+      }
+    }
+  });
+  return out;
 }
 
 bool is_default_root(const std::filesystem::path& root) {
@@ -259,6 +302,27 @@ DatasetSplits load_dataset(const std::string& name, const std::filesystem::path&
                       raw.dir);
   return make_splits(*info, raw.train_images, raw.train_labels, raw.test_images, raw.test_labels,
                      val_size, seed);
+}
+
+DatasetSplits to_device(DatasetSplits splits, const torch::Device& device) {
+  if (device.is_cpu()) return splits;
+  for (auto* s : {&splits.train, &splits.val, &splits.test}) {
+    s->x = s->x.to(device);
+    s->y = s->y.to(device);
+    if (s->scale.defined()) s->scale = s->scale.to(device);
+    if (s->shift.defined()) s->shift = s->shift.to(device);
+  }
+  return splits;
+}
+
+torch::Tensor Split::gather(const torch::Tensor& idx) const {
+  if (x.scalar_type() != torch::kUInt8) {
+    return x.index_select(0, idx).contiguous(at::MemoryFormat::ChannelsLast);
+  }
+  if (x.device().is_cpu()) return gather_normalise_cpu(x, idx, scale, shift);
+  const auto view = [](const torch::Tensor& t) { return t.view({1, -1, 1, 1}); };
+  return (x.index_select(0, idx).to(torch::kFloat32) * view(scale) + view(shift))
+      .contiguous(at::MemoryFormat::ChannelsLast);
 }
 
 }  // namespace pfedhn::data

@@ -1,9 +1,20 @@
 #include "pfedhn/fl/trainer.h"
 
+#include <chrono>
+
 #include "pfedhn/data/catalog.h"
 #include "pfedhn/util/rng.h"
 
 namespace pfedhn::fl {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+}  // namespace
 
 models::TargetSpec target_spec_from_config(const config::Config& cfg) {
   const auto* info = data::find_dataset(cfg.dataset.data);
@@ -69,7 +80,10 @@ RoundReport Trainer::run_round(int64_t round) {
   hnet_->train();
   std::vector<models::Weights> thetas, deltas;
   for (int64_t client : report.clients) {
+    auto phase_start = Clock::now();
     thetas.push_back(hnet_->forward(client));
+    report.generate_seconds += seconds_since(phase_start);
+    phase_start = Clock::now();
     LocalState* local = locals_.empty() ? nullptr : &locals_[static_cast<size_t>(client)];
     const uint64_t stream_seed = derive_seed(
         seed_,
@@ -77,6 +91,7 @@ RoundReport Trainer::run_round(int64_t round) {
     auto update = client_update(spec_, thetas.back(), data_.train,
                                 clients_[static_cast<size_t>(client)].train, local, client_opts_,
                                 stream_seed);
+    report.local_seconds += seconds_since(phase_start);
     deltas.push_back(std::move(update.delta));
     report.loss += update.mean_loss;
     report.accuracy += update.accuracy;
@@ -84,7 +99,9 @@ RoundReport Trainer::run_round(int64_t round) {
   const double k = static_cast<double>(report.clients.size());
   report.loss /= k;
   report.accuracy /= k;
+  const auto server_start = Clock::now();
   report.grad_norm = server_update(hnet_, *server_opt_, thetas, deltas, server_grad_clip_);
+  report.server_seconds = seconds_since(server_start);
   return report;
 }
 

@@ -121,7 +121,8 @@ TEST(Dataset, MakeSplitsSizesDisjointAndComplete) {
 
   // Recover the original indices from the first pixel.
   auto original_indices = [&](const Split& split) {
-    const torch::Tensor first = split.x.select(1, 0).select(1, 0).select(1, 0);
+    const torch::Tensor first =
+        split.gather(torch::arange(split.size())).select(1, 0).select(1, 0).select(1, 0);
     const torch::Tensor pixel = (first * info.std[0] + info.mean[0]) * 255.0;
     return to_vector(pixel.round());
   };
@@ -137,6 +138,22 @@ TEST(Dataset, MakeSplitsSizesDisjointAndComplete) {
   for (size_t i = 0; i < tr.size(); ++i) EXPECT_EQ(tr_labels[i], tr[i] % 10);
 }
 
+TEST(Dataset, SplitsKeepRawPixelsAndGatherNormalisesInChannelsLast) {
+  const DatasetInfo& info = info_of("cifar10");
+  const int64_t n = 12;
+  const torch::Tensor images = torch::randint(0, 256, {n, 3, 32, 32}, torch::kUInt8);
+  const DatasetSplits s = make_splits(info, images, cyclic_labels(n, 10),
+                                      images.slice(0, 0, 4).clone(), cyclic_labels(4, 10), 3, 5);
+  EXPECT_EQ(s.train.x.scalar_type(), torch::kUInt8);
+  const torch::Tensor idx = torch::tensor({3, 0, 3, 7}, torch::kInt64);
+  const torch::Tensor batch = s.train.gather(idx);
+  EXPECT_EQ(batch.sizes(), (std::vector<int64_t>{4, 3, 32, 32}));
+  EXPECT_TRUE(batch.is_contiguous(at::MemoryFormat::ChannelsLast));
+  const torch::Tensor expected = normalise_images(s.train.x.index_select(0, idx), info);
+  EXPECT_TRUE(torch::allclose(batch, expected, /*rtol=*/1e-5, /*atol=*/1e-5));
+  EXPECT_THROW(s.train.gather(torch::tensor({s.train.size()}, torch::kInt64)), c10::Error);
+}
+
 std::vector<int64_t> val_labels_for_seed(uint64_t seed) {
   const DatasetInfo& info = info_of("mnist");
   // Distinct labels per index would need > 10 classes; use the image content instead.
@@ -144,7 +161,8 @@ std::vector<int64_t> val_labels_for_seed(uint64_t seed) {
   train.select(1, 0).select(1, 0).select(1, 0).copy_(torch::arange(100, torch::kUInt8));
   const DatasetSplits s = make_splits(info, train, cyclic_labels(100, 10), images_u8(5, info),
                                       cyclic_labels(5, 10), 20, seed);
-  const torch::Tensor first = s.val.x.select(1, 0).select(1, 0).select(1, 0);
+  const torch::Tensor first =
+      s.val.gather(torch::arange(s.val.size())).select(1, 0).select(1, 0).select(1, 0);
   return to_vector(((first * info.std[0] + info.mean[0]) * 255.0).round());
 }
 
@@ -275,7 +293,8 @@ void check_real_dataset(const std::string& name, const std::filesystem::path& ro
   EXPECT_EQ(s.test.size(), 10000);
   EXPECT_EQ(s.train.x.sizes(), (std::vector<int64_t>{50000, 1, 28, 28}));
   // The catalog's mean/std make the full training set roughly standard.
-  const torch::Tensor all = torch::cat({s.train.x, s.val.x});
+  const torch::Tensor all = torch::cat(
+      {s.train.gather(torch::arange(s.train.size())), s.val.gather(torch::arange(s.val.size()))});
   EXPECT_NEAR(all.mean().item<double>(), 0.0, 0.01);
   EXPECT_NEAR(all.std().item<double>(), 1.0, 0.01);
   // Every class is present and balanced-ish.

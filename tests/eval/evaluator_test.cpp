@@ -30,7 +30,9 @@ TEST(Summarise, ClientsWithoutSamplesAreLeftOutOfPerClientStatistics) {
 TEST(EvaluateClient, CountsCorrectPredictionsAndSumsLossAcrossBatches) {
   // A "model" that predicts the first pixel as the class (one-hot logits).
   data::Split split{torch::tensor({0, 1, 2, 1, 0}, torch::kFloat).view({5, 1, 1, 1}),
-                    torch::tensor({0, 1, 1, 1, 2}, torch::kLong)};
+                    torch::tensor({0, 1, 1, 1, 2}, torch::kLong),
+                    {},
+                    {}};
   ClientModel model = [](const torch::Tensor& x) {
     return torch::one_hot(x.flatten().to(torch::kLong), 3).to(torch::kFloat) * 100.0;
   };

@@ -37,9 +37,11 @@ TEST_P(TrainerEndToEnd, AccuracyRisesWellAboveChance) {
   const auto cfg = small_config(GetParam());
   Trainer trainer(cfg, d, testing::partition_for(d, cfg), torch::kCPU);
   const auto before = evaluate(trainer, d, -1);
-  for (int64_t r = 0; r < 120; ++r) trainer.run_round(r);
-  const auto after = evaluate(trainer, d, 119);
+  for (int64_t r = 0; r < 200; ++r) trainer.run_round(r);
+  const auto after = evaluate(trainer, d, 199);
   // Each client holds 2 classes: a personalised model at chance is right about half the time.
+  // 200 rounds = about 33 updates per client; with 120, one client of six sometimes still sat
+  // at its majority class, depending on the floating-point order of the BLAS in use.
   EXPECT_LT(before.test.accuracy, 0.7);
   EXPECT_GT(after.test.accuracy, 0.9);
   EXPECT_GT(after.val.accuracy, 0.9);

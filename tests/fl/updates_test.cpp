@@ -28,7 +28,7 @@ HyperNetwork tiny_hnet(const TargetSpec& spec, uint64_t seed) {
 
 data::Split random_split(int64_t n, int64_t classes, uint64_t seed) {
   torch::manual_seed(seed);
-  return {torch::randn({n, 1, 28, 28}), torch::randint(classes, {n}, torch::kLong)};
+  return {torch::randn({n, 1, 28, 28}), torch::randint(classes, {n}, torch::kLong), {}, {}};
 }
 
 Weights detached(const Weights& w) {
@@ -147,6 +147,39 @@ TEST(ServerUpdate, AveragesTheVectorJacobianProductsOfSeveralClients) {
   opt_b.step();
   const auto pa = a->parameters(), pb = b->parameters();
   for (size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(torch::allclose(pa[i], pb[i], 1e-5, 1e-6));
+}
+
+TEST(ServerUpdate, InPlaceSgdStepEqualsTorchSgdOverSeveralSteps) {
+  torch::manual_seed(4);
+  const auto init_a = torch::randn({5, 3}), init_b = torch::randn({7});
+  auto make = [&] {
+    return std::vector<torch::Tensor>{init_a.clone().requires_grad_(true),
+                                      init_b.clone().requires_grad_(true)};
+  };
+  auto ours = make(), theirs = make();
+  auto options = [](double lr) {
+    return std::make_unique<torch::optim::SGDOptions>(
+        torch::optim::SGDOptions(lr).momentum(0.9).weight_decay(1e-3));
+  };
+  auto optimizer = [&](std::vector<torch::Tensor>& p) {
+    std::vector<torch::optim::OptimizerParamGroup> groups;
+    groups.emplace_back(std::vector<torch::Tensor>{p[0]}, options(0.1));
+    groups.emplace_back(std::vector<torch::Tensor>{p[1]}, options(0.05));
+    return torch::optim::SGD(std::move(groups), torch::optim::SGDOptions(0.1));
+  };
+  auto opt_ours = optimizer(ours), opt_theirs = optimizer(theirs);
+  for (int step = 0; step < 3; ++step) {
+    const auto g0 = torch::randn({5, 3}), g1 = torch::randn({7});
+    ours[0].mutable_grad() = g0.clone();
+    ours[1].mutable_grad() = g1.clone();
+    theirs[0].mutable_grad() = g0.clone();
+    theirs[1].mutable_grad() = g1.clone();
+    sgd_step_in_place(opt_ours);
+    opt_theirs.step();
+    for (size_t i = 0; i < ours.size(); ++i) {
+      EXPECT_TRUE(torch::equal(ours[i], theirs[i])) << "step " << step << " param " << i;
+    }
+  }
 }
 
 TEST(ClientUpdate, OneFullBatchStepIsMinusLrTimesTheGradient) {

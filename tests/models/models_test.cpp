@@ -156,3 +156,55 @@ TEST(LocalLayer, MapsFeaturesToClassesAndInitIsSeeded) {
 
 }  // namespace
 }  // namespace pfedhn::models
+
+namespace pfedhn::models {
+namespace {
+
+// The target network written the plain way (NCHW, relu then max_pool2d), to check that the
+// channels-last layout and the fused ReLU+pool kernel compute the same function and gradient.
+torch::Tensor plain_forward(const TargetSpec& spec, const Weights& w, const torch::Tensor& x) {
+  auto block = [&](const torch::Tensor& in, size_t i, bool pool) {
+    auto out = torch::relu(torch::conv2d(in, w[i], w[i + 1]));
+    return pool ? torch::max_pool2d(out, 2) : out;
+  };
+  torch::Tensor h = block(x, 0, true);
+  h = block(h, 2, true);
+  size_t i = 4;
+  if (spec.arch == TargetArch::kMnistCnn) {
+    h = block(h, 4, false);
+    i = 6;
+  }
+  h = torch::relu(torch::linear(h.flatten(1), w[i], w[i + 1]));
+  h = torch::relu(torch::linear(h, w[i + 2], w[i + 3]));
+  return spec.with_head ? torch::linear(h, w[i + 4], w[i + 5]) : h;
+}
+
+void expect_same_function(const TargetSpec& spec, int64_t in_channels, int64_t side) {
+  const Weights base = random_weights(spec, 11);
+  auto with_grad = [&] {
+    Weights w;
+    for (const auto& t : base) w.push_back(t.clone().requires_grad_(true));
+    return w;
+  };
+  Weights a = with_grad(), b = with_grad();
+  const auto x = torch::randn({6, in_channels, side, side});
+  const auto out_a = target_forward(spec, a, x);
+  const auto out_b = plain_forward(spec, b, x);
+  EXPECT_TRUE(torch::allclose(out_a, out_b, 1e-4, 1e-5));
+  out_a.pow(2).sum().backward();
+  out_b.pow(2).sum().backward();
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_TRUE(torch::allclose(a[i].grad(), b[i].grad(), 1e-3, 1e-5)) << spec.tensors[i].name;
+  }
+}
+
+TEST(TargetForward, LeNetMatchesThePlainNchwNetworkAndItsGradient) {
+  expect_same_function(make_target_spec(TargetArch::kLeNet, 3, 16, 10, 32, true), 3, 32);
+}
+
+TEST(TargetForward, MnistCnnMatchesThePlainNchwNetworkAndItsGradient) {
+  expect_same_function(make_target_spec(TargetArch::kMnistCnn, 1, 7, 10, 28, true), 1, 28);
+}
+
+}  // namespace
+}  // namespace pfedhn::models

@@ -18,7 +18,7 @@ inline data::Split synthetic_split(int64_t n, const torch::Tensor& templates, do
   auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
   auto y = torch::randint(templates.size(0), {n}, gen, torch::kLong);
   auto x = templates.index_select(0, y) + noise * torch::randn({n, 1, 28, 28}, gen);
-  return {x.contiguous(), y};
+  return {x.contiguous(), y, {}, {}};
 }
 
 inline data::DatasetSplits synthetic_mnist(int64_t train, int64_t val, int64_t test,

@@ -22,6 +22,10 @@ struct RoundReport {
   double loss = 0.0;       // mean inner training loss over the round's clients
   double accuracy = 0.0;   // mean inner training accuracy
   double grad_norm = 0.0;  // hypernetwork gradient norm before clipping
+  // Wall time of the round's phases (for benchmarks and timing logs; never part of results).
+  double generate_seconds = 0.0;  // hypernetwork forward
+  double local_seconds = 0.0;     // the clients' inner training
+  double server_seconds = 0.0;    // vector-Jacobian product and the hypernetwork step
 };
 
 // The server's whole training state and the paper's round (Algorithm 1). Everything a round
