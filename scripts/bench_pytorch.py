@@ -304,7 +304,7 @@ class Bench:
         return self.local_layers[node_id](out) if self.local_layers else out
 
     def round(self, times):
-        """One round; adds seconds to times['generate'|'local'|'inner'|'server']."""
+        """One round; adds seconds to times['generate'|'local'|'server']."""
         hnet, net = self.hnet, self.net
         t0 = time.perf_counter()
         hnet.train()
@@ -323,7 +323,6 @@ class Bench:
             pred.argmax(1).eq(label).sum().item()
             net.train()
         clip = float(self.cfg["model.inner_grad_clip"])
-        ti = time.perf_counter()
         for _ in range(self.inner_steps):
             net.train()
             inner_optim.zero_grad()
@@ -337,7 +336,6 @@ class Bench:
             inner_optim.step()
             if self.local_optims:
                 self.local_optims[node_id].step()
-        times["inner"] += time.perf_counter() - ti
         self.optimizer.zero_grad()
         final_state = net.state_dict()
         delta_theta = OrderedDict({k: inner_state[k] - final_state[k] for k in weights.keys()})
@@ -391,7 +389,7 @@ def num_evaluations(rounds, every):
     return n + (1 if (rounds - 1) % every else 0)
 
 
-def run(cfg, rounds, warmup):
+def run(cfg, rounds, warmup, evaluate):
     threads = int(cfg["num_threads"]) or (os.cpu_count() or 1)
     torch.set_num_threads(threads)
     seed = int(cfg["seed"])
@@ -399,7 +397,7 @@ def run(cfg, rounds, warmup):
     np.random.seed(seed)
     torch.manual_seed(seed)
     bench = Bench(cfg)
-    zero = dict(generate=0.0, local=0.0, inner=0.0, server=0.0)
+    zero = dict(generate=0.0, local=0.0, server=0.0)
     for _ in range(warmup):
         bench.round(dict(zero))
     times = dict(zero)
@@ -407,9 +405,13 @@ def run(cfg, rounds, warmup):
     for _ in range(rounds):
         bench.round(times)
     s_rounds = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    bench.evaluate()
-    s_eval = time.perf_counter() - t0
+    s_eval = 0.0
+    if evaluate:  # like pfedhn bench: one untimed evaluation first when warming up
+        if warmup > 0:
+            bench.evaluate()
+        t0 = time.perf_counter()
+        bench.evaluate()
+        s_eval = time.perf_counter() - t0
 
     r = max(rounds, 1)
     s_per_round = s_rounds / r
@@ -423,12 +425,15 @@ def run(cfg, rounds, warmup):
         ("warmup_rounds", warmup),
         ("rounds", rounds),
         ("num_nodes", bench.num_nodes),
+        ("clients_per_round", 1),
         ("inner_steps", bench.inner_steps),
         ("batch_size", int(cfg["client.batch_size"])),
         ("eval_batch_size", int(cfg["eval_batch_size"])),
         ("num_rounds_config", num_rounds_config),
         ("eval_every", eval_every),
-        ("ms_per_inner_step", 1000.0 * times["inner"] / (r * max(bench.inner_steps, 1))),
+        ("evaluations_config", num_evaluations(num_rounds_config, eval_every)),
+        ("target_parameters", sum(v.numel() for v in bench.net.state_dict().values())),
+        ("ms_per_inner_step", 1000.0 * times["local"] / (r * max(bench.inner_steps, 1))),
         ("s_per_round", s_per_round),
         ("s_generate", times["generate"] / r),
         ("s_local", times["local"] / r),
@@ -453,8 +458,8 @@ def print_table(res):
         ("  hypernetwork forward", f"{res['s_generate']:.4f}"),
         ("  local training", f"{res['s_local']:.4f}"),
         ("  hypernetwork backward+step", f"{res['s_server']:.4f}"),
-        ("s per full evaluation", f"{res['s_per_eval']:.3f}"),
-        (f"projected {res['num_rounds_config']} rounds (eval every {res['eval_every']})",
+        ("s per full evaluation", f"{res['s_per_eval']:.3f}" if res["s_per_eval"] else "not timed"),
+        (f"projected {res['num_rounds_config']} rounds + {res['evaluations_config']} evaluations",
          f"{res['projected_s']:.0f} s ({res['projected_s'] / 60:.1f} min)"),
         ("peak RSS", f"{res['peak_rss_mb']:.0f} MB"),
     ]
@@ -472,6 +477,8 @@ def main(argv):
                         help="YAML preset (default: conf/config.yaml)")
     parser.add_argument("--rounds", type=int, default=20, help="timed rounds (default 20)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed rounds first (default 3)")
+    parser.add_argument("--no-eval", dest="evaluate", action="store_false",
+                        help="skip timing the full evaluation")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("overrides", nargs="*", metavar="key=value",
                         help="config overrides, e.g. client.num_nodes=10 num_threads=2")
@@ -482,7 +489,7 @@ def main(argv):
         cfg = load_config(args.config, args.overrides)
         if int(cfg["eval_every"]) < 1:
             raise UserError("eval_every must be >= 1")
-        res = run(cfg, args.rounds, args.warmup)
+        res = run(cfg, args.rounds, args.warmup, args.evaluate)
     except UserError as e:
         print(f"bench_pytorch: error: {e}", file=sys.stderr)
         return 2

@@ -91,7 +91,7 @@ def load(tool, i):
 runs = {t: [load(t, i) for i in range(1, repeats + 1)] for t in ("pfedhn", "pytorch")}
 first_pf, first_pt = runs["pfedhn"][0], runs["pytorch"][0]
 for key in ("dataset", "variant", "threads", "num_nodes", "inner_steps", "batch_size",
-            "eval_batch_size", "rounds"):
+            "eval_batch_size", "rounds", "target_parameters", "evaluations_config"):
     if first_pf.get(key) != first_pt.get(key):
         print(f"compare_pytorch: warning: {key} differs: pfedhn {first_pf.get(key)}, "
               f"pytorch {first_pt.get(key)}", file=sys.stderr)
@@ -102,7 +102,11 @@ print(f"config: {first_pf.get('dataset')}, {first_pf.get('variant')}, "
 print()
 print(f"{'ratio pytorch / pfedhn':<28}{'median':>10}{'min':>10}{'max':>10}")
 for label, key in (("time per round", "s_per_round"), ("time per evaluation", "s_per_eval")):
-    ratios = [pt[key] / pf[key] for pf, pt in zip(runs["pfedhn"], runs["pytorch"])]
+    pairs = list(zip(runs["pfedhn"], runs["pytorch"]))
+    if any(pf[key] <= 0 for pf, _ in pairs):
+        print(f"{label:<28}{'n/a':>10}")
+        continue
+    ratios = [pt[key] / pf[key] for pf, pt in pairs]
     print(f"{label:<28}{statistics.median(ratios):>9.2f}x{min(ratios):>9.2f}x{max(ratios):>9.2f}x")
 print()
 print(f"{'median of ' + str(repeats):<28}{'pfedhn':>12}{'pytorch':>12}")
