@@ -12,7 +12,7 @@ PACKAGES=(
   libopenblas0-openmp
   libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev
   libgtest-dev nlohmann-json3-dev zlib1g-dev
-  python3 python3-torch python3-matplotlib python3-yaml
+  python3 python3-torch python3-torchvision python3-matplotlib python3-yaml
   dataset-fashion-mnist
 )
 
