@@ -441,50 +441,54 @@ eval::EvalRecord Cluster::evaluate(Trainer& trainer, int64_t round, int64_t batc
   return record;
 }
 
-void Cluster::gather_local_states(Trainer& trainer) {
+namespace {
+
+// One pFedHN-PC local state over the wire: its size, then its bytes. Returns the bytes moved.
+int64_t send_local_state(Communicator& comm, const LocalState& state, int peer,
+                         const std::string& during) {
+  auto data = to_byte_tensor(encode_local_state(state));
+  auto a = comm.send(torch::tensor({data.numel()}, torch::kLong), peer, kTagStateSize);
+  auto b = comm.send(data, peer, kTagState);
+  comm.wait(a, during);
+  comm.wait(b, during);
+  return nbytes(a.tensor) + nbytes(b.tensor);
+}
+
+int64_t recv_local_state(Communicator& comm, LocalState& state, int peer,
+                         const std::string& during) {
+  auto size = comm.recv(torch::empty({1}, torch::kLong), peer, kTagStateSize);
+  comm.wait(size, during);
+  auto bytes =
+      comm.recv(torch::empty({size.tensor[0].item<int64_t>()}, torch::kUInt8), peer, kTagState);
+  comm.wait(bytes, during);
+  decode_local_state(state, from_byte_tensor(bytes.tensor));
+  return nbytes(size.tensor) + nbytes(bytes.tensor);
+}
+
+}  // namespace
+
+void Cluster::gather_local_states(Trainer& trainer) { exchange_local_states(trainer, true); }
+void Cluster::scatter_local_states(Trainer& trainer) { exchange_local_states(trainer, false); }
+
+void Cluster::exchange_local_states(Trainer& trainer, bool gather) {
   if (!trainer.has_local_states()) return;
   const int world = world_size();
-  const int64_t n = trainer.num_clients();
   for (int r = 1; r < world; ++r) {
-    const auto clients = owned_clients(r, world, n);
+    const auto clients = owned_clients(r, world, trainer.num_clients());
     if (clients.empty()) continue;
-    auto h = header(kGather, static_cast<int64_t>(clients.size()));
+    auto h = header(gather ? kGather : kScatter, static_cast<int64_t>(clients.size()));
     traffic_.control += nbytes(h);
     auto sent = comm_->send(h, r, kTagHeader);
     for (int64_t c : clients) {
-      const std::string during = fmt::format("sending client {}'s local layer", c);
-      auto size = comm_->recv(torch::empty({1}, torch::kLong), r, kTagStateSize);
-      comm_->wait(size, during);
-      auto bytes = comm_->recv(torch::empty({size.tensor[0].item<int64_t>()}, torch::kUInt8), r,
-                               kTagState);
-      comm_->wait(bytes, during);
-      traffic_.state_received += nbytes(size.tensor) + nbytes(bytes.tensor);
-      decode_local_state(trainer.local_states()[static_cast<size_t>(c)],
-                         from_byte_tensor(bytes.tensor));
+      auto& state = trainer.local_states()[static_cast<size_t>(c)];
+      const std::string during = fmt::format("moving client {}'s local layer", c);
+      if (gather) {
+        traffic_.state_received += recv_local_state(*comm_, state, r, during);
+      } else {
+        traffic_.state_sent += send_local_state(*comm_, state, r, during);
+      }
     }
-    comm_->wait(sent, "gathering local layers");
-  }
-}
-
-void Cluster::scatter_local_states(Trainer& trainer) {
-  if (!trainer.has_local_states()) return;
-  const int world = world_size();
-  const int64_t n = trainer.num_clients();
-  for (int r = 1; r < world; ++r) {
-    const auto clients = owned_clients(r, world, n);
-    if (clients.empty()) continue;
-    std::vector<Communicator::Pending> sends;
-    auto h = header(kScatter, static_cast<int64_t>(clients.size()));
-    traffic_.control += nbytes(h);
-    sends.push_back(comm_->send(h, r, kTagHeader));
-    for (int64_t c : clients) {
-      auto data = to_byte_tensor(encode_local_state(trainer.local_states()[static_cast<size_t>(c)]));
-      auto size = torch::tensor({data.numel()}, torch::kLong);
-      traffic_.state_sent += nbytes(size) + nbytes(data);
-      sends.push_back(comm_->send(size, r, kTagStateSize));
-      sends.push_back(comm_->send(data, r, kTagState));
-    }
-    for (auto& s : sends) comm_->wait(s, "sending the local layers");
+    comm_->wait(sent, "moving local layers");
   }
 }
 
@@ -544,24 +548,14 @@ void Cluster::work(Trainer& trainer) {
       auto b = comm_->send(losses, 0, kTagLosses);
       comm_->wait(a, "sending evaluation counts");
       comm_->wait(b, "sending evaluation counts");
-    } else if (cmd == kGather) {
+    } else if (cmd == kGather || cmd == kScatter) {
       for (int64_t c : mine) {
-        auto data =
-            to_byte_tensor(encode_local_state(trainer.local_states()[static_cast<size_t>(c)]));
-        auto a = comm_->send(torch::tensor({data.numel()}, torch::kLong), 0, kTagStateSize);
-        auto b = comm_->send(data, 0, kTagState);
-        comm_->wait(a, "sending local layers");
-        comm_->wait(b, "sending local layers");
-      }
-    } else if (cmd == kScatter) {
-      for (int64_t c : mine) {
-        auto size = comm_->recv(torch::empty({1}, torch::kLong), 0, kTagStateSize);
-        comm_->wait(size, "receiving local layers");
-        auto bytes = comm_->recv(torch::empty({size.tensor[0].item<int64_t>()}, torch::kUInt8), 0,
-                                 kTagState);
-        comm_->wait(bytes, "receiving local layers");
-        decode_local_state(trainer.local_states()[static_cast<size_t>(c)],
-                           from_byte_tensor(bytes.tensor));
+        auto& state = trainer.local_states()[static_cast<size_t>(c)];
+        if (cmd == kGather) {
+          send_local_state(*comm_, state, 0, "sending local layers");
+        } else {
+          recv_local_state(*comm_, state, 0, "receiving local layers");
+        }
       }
     } else {
       throw RankFailure(0, fmt::format("rank {}: unknown command {} from rank 0", rank(), cmd));

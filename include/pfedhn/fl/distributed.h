@@ -109,6 +109,7 @@ class Cluster {
   }
 
  private:
+  void exchange_local_states(Trainer& trainer, bool gather);
   std::unique_ptr<Communicator> comm_;
   DistEnv env_;
   config::Config cfg_;
