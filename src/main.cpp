@@ -26,6 +26,10 @@ int main(int argc, char** argv) {
   cmd->add_option("-o,--output-dir", output_dir, "Run directory (default: outputs/<date>/<time>)");
   cmd->add_flag("--print-config", train.print_config, "Print the resolved config and exit");
   cmd->add_flag("--overwrite", train.overwrite, "Allow writing into an existing run directory");
+  cmd->add_option("--workers", train.workers,
+                  "Run N processes on this machine (rank 0 plus N-1 spawned workers) that share "
+                  "each round's client updates and the evaluation over Gloo")
+      ->check(CLI::Range(1, 1024));
   cmd->add_option("--resume", resume_dir,
                   "Continue the run in RUN_DIR from its newest good checkpoint (overrides may "
                   "extend client.num_rounds)");
@@ -64,6 +68,16 @@ int main(int argc, char** argv) {
   if (!output_dir.empty()) train.output_dir = output_dir;
   if (!resume_dir.empty()) train.resume_dir = resume_dir;
   train.program = argv[0];
+  // The workers re-run this command line without --workers.
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--workers") {
+      ++i;
+      continue;
+    }
+    if (a.rfind("--workers=", 0) == 0) continue;
+    train.worker_args.push_back(a);
+  }
 
   try {
     if (cmd->parsed()) return pfedhn::app::run_train(train);
@@ -75,6 +89,9 @@ int main(int argc, char** argv) {
   } catch (const pfedhn::UserError& e) {
     std::cerr << "pfedhn: error: " << e.what() << '\n';
     return pfedhn::kUserErrorExitCode;
+  } catch (const pfedhn::RankFailure& e) {
+    std::cerr << "pfedhn: error: " << e.what() << '\n';
+    return pfedhn::kRankFailureExitCode;
   } catch (const pfedhn::TrainingDiverged& e) {
     std::cerr << "pfedhn: error: " << e.what() << '\n';
     return pfedhn::kDivergedExitCode;

@@ -11,11 +11,14 @@
 #include <cmath>
 #include <csignal>
 #include <iostream>
+#include <optional>
 #include <thread>
 
+#include "pfedhn/app/workers.h"
 #include "pfedhn/data/dataset.h"
 #include "pfedhn/data/partition.h"
 #include "pfedhn/eval/evaluator.h"
+#include "pfedhn/fl/distributed.h"
 #include "pfedhn/fl/trainer.h"
 #include "pfedhn/io/checkpoint.h"
 #include "pfedhn/io/progress.h"
@@ -101,13 +104,6 @@ class StopSignals {
 // ---------------------------------------------------------------------------------------------
 // Resume: which checkpoint, and which config changes are acceptable.
 
-// Keys that may change on resume without changing any number in metrics.csv or results.json
-// (client.num_rounds may grow; it is handled separately).
-bool harmless_on_resume(const std::string& key) {
-  return key == "log_every" || key == "eval_batch_size" || key == "num_threads" ||
-         key == "device" || key == "checkpoint_every";
-}
-
 // The accepted changes, as "key: old -> new"; throws UserError naming the first key whose
 // change would change the results.
 std::vector<std::string> check_resume_config(const config::Config& before,
@@ -120,12 +116,12 @@ std::vector<std::string> check_resume_config(const config::Config& before,
     if (a == b) continue;
     const bool more_rounds =
         info.key == "client.num_rounds" && now.client.num_rounds > before.client.num_rounds;
-    if (!harmless_on_resume(info.key) && !more_rounds) {
+    if (config::changes_results(info.key) && !more_rounds) {
       throw UserError("cannot resume with " + info.key + "=" + b + ": the run used " + info.key +
                       "=" + a +
                       " and changing it changes the results (on resume only client.num_rounds "
                       "may grow and log_every, eval_batch_size, num_threads, device, "
-                      "checkpoint_every may change)");
+                      "checkpoint_every, dist_timeout may change)");
     }
     accepted.push_back(info.key + ": " + a + " -> " + b);
   }
@@ -174,7 +170,28 @@ struct RunContext {
   torch::Device device = torch::kCPU;
   int64_t threads = 1;
   std::shared_ptr<spdlog::logger> logger;
+  // Multi-process runs only: the group (rank 0's end) and, with --workers, the local workers.
+  std::unique_ptr<fl::Cluster> cluster;
+  std::unique_ptr<LocalWorkers> workers;
+  int resume_workers = 1;  // for the "resume with" hint
 };
+
+struct RunData {
+  data::DatasetSplits splits;
+  std::vector<data::ClientIndices> clients;
+};
+
+// The dataset on the device and its partition into clients (the same on every rank).
+RunData load_run_data(const config::Config& cfg, const torch::Device& device) {
+  RunData d{data::to_device(data::load_dataset(cfg.dataset.data, cfg.dataset.root,
+                                               cfg.dataset.val_size, cfg.seed),
+                            device),
+            {}};
+  d.clients = data::partition_clients(d.splits.train.y.cpu(), d.splits.val.y.cpu(),
+                                      d.splits.test.y.cpu(),
+                                      partition_options(cfg, d.splits.info->num_classes), cfg.seed);
+  return d;
+}
 
 int train_loop(const RunContext& ctx, io::LoadedCheckpoint* resume) {
   const config::Config& cfg = ctx.cfg;
@@ -182,18 +199,15 @@ int train_loop(const RunContext& ctx, io::LoadedCheckpoint* resume) {
   auto& logger = ctx.logger;
 
   const auto load_start = std::chrono::steady_clock::now();
-  const data::DatasetSplits splits = data::to_device(
-      data::load_dataset(cfg.dataset.data, cfg.dataset.root, cfg.dataset.val_size, cfg.seed),
-      ctx.device);
-  auto clients = data::partition_clients(splits.train.y.cpu(), splits.val.y.cpu(),
-                                         splits.test.y.cpu(),
-                                         partition_options(cfg, splits.info->num_classes), cfg.seed);
+  RunData run_data = load_run_data(cfg, ctx.device);
+  const data::DatasetSplits& splits = run_data.splits;
   logger->info(
       "data: {} train / {} val / {} test samples, partitioned in {:.1f}s", splits.train.size(),
       splits.val.size(), splits.test.size(),
       std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count());
 
-  fl::Trainer trainer(cfg, splits, std::move(clients), ctx.device);
+  fl::Trainer trainer(cfg, splits, std::move(run_data.clients), ctx.device);
+  fl::Cluster* cluster = ctx.cluster.get();
   logger->info("target network: {} parameters; hypernetwork embedding dim {}",
                trainer.target_spec().num_parameters(), cfg.effective_embedding_dim());
 
@@ -210,6 +224,7 @@ int train_loop(const RunContext& ctx, io::LoadedCheckpoint* resume) {
     ++loop.resumes;
     last_checkpoint = resume->path;
     logger->info("resumed from {} at round {}", resume->path.string(), loop.next_round);
+    if (cluster != nullptr) cluster->scatter_local_states(trainer);
   }
   loop.config_yaml = config::to_yaml(cfg);
 
@@ -232,9 +247,11 @@ int train_loop(const RunContext& ctx, io::LoadedCheckpoint* resume) {
            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   };
   auto evaluate = [&](int64_t round) {
-    auto record = eval::evaluate_all(
-        round, [&](int64_t c) { return trainer.client_model(c); }, splits, trainer.clients(),
-        cfg.eval_batch_size);
+    auto record = cluster != nullptr
+                      ? cluster->evaluate(trainer, round, cfg.eval_batch_size)
+                      : eval::evaluate_all(
+                            round, [&](int64_t c) { return trainer.client_model(c); }, splits,
+                            trainer.clients(), cfg.eval_batch_size);
     const double train_loss =
         loop.rounds_since_eval > 0
             ? loop.loss_since_eval / static_cast<double>(loop.rounds_since_eval)
@@ -256,13 +273,34 @@ int train_loop(const RunContext& ctx, io::LoadedCheckpoint* resume) {
     loop.has_best = best.has_best;
     loop.best = best.best;
     loop.elapsed_seconds = elapsed();
+    if (cluster != nullptr) cluster->gather_local_states(trainer);
     last_checkpoint = io::save_checkpoint(
         run_dir, loop, [&](torch::serialize::OutputArchive& a) { trainer.save(a); });
   };
 
+  const std::string resume_hint =
+      ctx.program + " train --resume " + run_dir.string() +
+      (ctx.resume_workers > 1 ? " --workers " + std::to_string(ctx.resume_workers) : "");
+  // A failed rank stops the run with one line; the last checkpoint stays the resume point.
+  auto rank_failure = [&](const RankFailure& e) {
+    progress.finish();
+    return RankFailure(
+        e.rank(), std::string(e.what()) + "; stopped" +
+                      (last_checkpoint.empty()
+                           ? " before the first checkpoint"
+                           : "; the last checkpoint is " + last_checkpoint.string() +
+                                 "; resume with: " + resume_hint));
+  };
+  const int64_t first_round = loop.next_round;
+  const auto round_start = std::chrono::steady_clock::now();
   StopSignals signals;
   for (int64_t round = loop.next_round; round < total; ++round) {
-    const fl::RoundReport report = trainer.run_round(round);
+    fl::RoundReport report;
+    try {
+      report = cluster != nullptr ? cluster->run_round(trainer, round) : trainer.run_round(round);
+    } catch (const RankFailure& e) {
+      throw rank_failure(e);
+    }
     // A non-finite delta_theta shows up here too: the gradient is its vector-Jacobian product,
     // and NaN/Inf survive any multiplication, so the gradient norm is non-finite as well.
     if (!std::isfinite(report.loss) || !std::isfinite(report.grad_norm)) {
@@ -282,24 +320,38 @@ int train_loop(const RunContext& ctx, io::LoadedCheckpoint* resume) {
     state.train_accuracy = report.accuracy;
     // The authors' protocol: evaluate after rounds 0, eval_every, 2*eval_every, ... and the last.
     const bool eval_now = round % cfg.eval_every == 0 || round == total - 1;
-    if (eval_now) evaluate(round);
-    progress.update(state);
-    loop.next_round = round + 1;
     const bool last = round == total - 1;
     const bool stop = signals.pending() != 0 && !last;
     const bool due = cfg.checkpoint_every > 0 ? (round + 1) % cfg.checkpoint_every == 0 : eval_now;
-    if (due || last || stop) checkpoint();
+    try {
+      if (eval_now) evaluate(round);
+      progress.update(state);
+      loop.next_round = round + 1;
+      if (due || last || stop) checkpoint();
+    } catch (const RankFailure& e) {
+      throw rank_failure(e);
+    }
     if (stop) {
       const int sig = signals.pending();
       progress.finish();
       logger->warn("{} received: stopped after round {} of {}; checkpoint {}",
                    sig == SIGINT ? "SIGINT" : "SIGTERM", round + 1, total,
                    last_checkpoint.string());
-      logger->warn("resume with: {} train --resume {}", ctx.program, run_dir.string());
+      logger->warn("resume with: {}", resume_hint);
+      if (cluster != nullptr) cluster->stop_workers();
       return sig == SIGINT ? kInterruptedExitCode : kTerminatedExitCode;
     }
   }
   progress.finish();
+  const double round_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - round_start).count();
+  const int64_t rounds_run = total - first_round;
+  if (rounds_run > 0) {
+    logger->info("throughput: {:.2f} client updates/s ({} rounds of {} clients in {:.1f}s, "
+                 "evaluations and checkpoints included)",
+                 static_cast<double>(rounds_run * trainer.clients_per_round()) / round_seconds,
+                 rounds_run, trainer.clients_per_round(), round_seconds);
+  }
 
   io::RunSummary summary;
   summary.dataset = cfg.dataset.data;
@@ -318,6 +370,28 @@ int train_loop(const RunContext& ctx, io::LoadedCheckpoint* resume) {
   info.resumes = loop.resumes;
   info.num_threads = ctx.threads;
   info.device = ctx.device.str();
+  if (cluster != nullptr) {
+    cluster->stop_workers();
+    const auto& t = cluster->traffic();
+    info.world_size = cluster->world_size();
+    info.rounds_in_this_process = rounds_run;
+    info.train_bytes_sent = t.train_sent;
+    info.train_bytes_received = t.train_received;
+    info.eval_bytes = t.eval_sent + t.eval_received;
+    info.other_bytes = t.state_sent + t.state_received + t.control;
+    if (rounds_run > 0) {
+      const double per_round =
+          static_cast<double>(t.train_sent + t.train_received) / static_cast<double>(rounds_run);
+      info.train_bytes_per_round = per_round;
+      logger->info(
+          "communication over {} ranks: {:.0f} bytes per round for training (theta out, "
+          "delta_theta in; {} bytes per remote client update = 2 x 4 x {} parameters + 16), "
+          "{} bytes for evaluations, {} bytes else",
+          cluster->world_size(), per_round,
+          8 * trainer.target_spec().num_parameters() + 16, trainer.target_spec().num_parameters(),
+          info.eval_bytes, info.other_bytes);
+    }
+  }
   io::write_run_info(run_dir / "run_info.json", info);
   logger->info(
       "done in {}: test accuracy at best val (round {}) = {:.4f}; final test accuracy {:.4f}",
@@ -333,9 +407,77 @@ void log_start(const RunContext& ctx) {
   ctx.logger->info("{} on {} | {} clients | {} rounds | device {} | {} threads",
                    config::to_string(cfg.model.variant), cfg.dataset.data, cfg.client.num_nodes,
                    cfg.client.num_rounds, ctx.device.str(), ctx.threads);
+  if (cfg.client.clients_per_round > 1) {
+    ctx.logger->info("{} clients per round; their updates are averaged in one server step",
+                     cfg.client.clients_per_round);
+  }
+  if (ctx.cluster) {
+    std::string pids;
+    if (ctx.workers) {
+      for (size_t i = 0; i < ctx.workers->pids().size(); ++i) {
+        pids += fmt::format("{}rank {} pid {}", i == 0 ? "; " : ", ", i + 1, ctx.workers->pids()[i]);
+      }
+    }
+    ctx.logger->info("{} ranks over Gloo (rank 0 pid {}{}); client updates and evaluations are "
+                     "spread over all ranks",
+                     ctx.cluster->world_size(), ::getpid(), pids);
+  }
 }
 
-int resume_train(const TrainOptions& options) {
+// ---------------------------------------------------------------------------------------------
+// Several processes: rank 0 starts the group here (spawning local workers for --workers);
+// the other ranks run run_worker.
+
+void start_cluster(RunContext& ctx, const TrainOptions& options,
+                   const std::optional<fl::DistEnv>& env) {
+  const auto timeout = std::chrono::seconds(ctx.cfg.dist_timeout);
+  if (options.workers > 1) {
+    fl::DistEnv local;
+    local.world_size = options.workers;
+    local.master_addr = "127.0.0.1";
+    local.master_port = 0;  // any free port; the workers are told which
+    ctx.cluster = std::make_unique<fl::Cluster>(local, ctx.cfg, timeout);
+    ctx.workers =
+        std::make_unique<LocalWorkers>(options.workers, ctx.cluster->port(), options.worker_args);
+    ctx.cluster->connect(/*adopt_config=*/false, [&] { ctx.workers->check_alive(); });
+    ctx.resume_workers = options.workers;
+  } else if (env && env->world_size > 1) {
+    ctx.cluster = std::make_unique<fl::Cluster>(*env, ctx.cfg, timeout);
+    ctx.cluster->connect();
+  }
+}
+
+int finish_run(RunContext& ctx, int code) {
+  // The workers were told to stop; give them a moment to exit on their own.
+  if (ctx.workers && !ctx.workers->wait_all(30.0) && code == 0) {
+    ctx.logger->warn("a worker process did not exit cleanly");
+  }
+  return code;
+}
+
+int run_worker(const TrainOptions& options, const fl::DistEnv& env) {
+  die_with_parent();
+  // Ctrl-C reaches every process of the terminal's group: rank 0 handles it (checkpoint, then
+  // it stops the workers), so the workers ignore it.
+  ::signal(SIGINT, SIG_IGN);
+  const bool adopt = options.resume_dir.has_value();  // only rank 0 has the run directory
+  config::Config cfg = adopt ? config::Config{} : resolve_config(options);
+  fl::Cluster cluster(env, cfg, std::chrono::seconds(cfg.dist_timeout));
+  cluster.connect(adopt);
+  cfg = cluster.config();
+  if (adopt) {  // this rank's own harmless overrides (e.g. num_threads) still apply
+    config::apply_overrides(cfg, options.overrides);
+    config::resolve_and_validate(cfg);
+  }
+  const torch::Device device = select_device(cfg.device);
+  set_thread_count(cfg.num_threads);
+  RunData run_data = load_run_data(cfg, device);
+  fl::Trainer trainer(cfg, run_data.splits, std::move(run_data.clients), device);
+  cluster.work(trainer);
+  return 0;
+}
+
+int resume_train(const TrainOptions& options, const std::optional<fl::DistEnv>& env) {
   const fs::path run_dir = *options.resume_dir;
   if (options.config_file || options.output_dir) {
     throw UserError(
@@ -364,6 +506,7 @@ int resume_train(const TrainOptions& options) {
   ctx.device = select_device(ctx.cfg.device);
   ctx.threads = set_thread_count(ctx.cfg.num_threads);
   io::prepare_run_dir(run_dir, /*overwrite=*/true);  // checks it is still writable
+  start_cluster(ctx, options, env);
   io::write_file_atomic(config_file, config::to_yaml(ctx.cfg));
   ctx.run_dir = run_dir;
   ctx.program = options.program;
@@ -384,13 +527,21 @@ int resume_train(const TrainOptions& options) {
           "thread count");
     }
   }
-  return train_loop(ctx, &point.checkpoint);
+  return finish_run(ctx, train_loop(ctx, &point.checkpoint));
 }
 
 }  // namespace
 
 int run_train(const TrainOptions& options) {
-  if (options.resume_dir) return resume_train(options);
+  const auto env = fl::dist_env_from_environment();
+  if (options.workers > 1 && env && env->world_size > 1) {
+    throw UserError("--workers " + std::to_string(options.workers) +
+                    " under torchrun (WORLD_SIZE=" + std::to_string(env->world_size) +
+                    "): use one or the other");
+  }
+  if (options.workers < 1) throw UserError("--workers must be at least 1");
+  if (env && env->rank > 0) return run_worker(options, *env);
+  if (options.resume_dir) return resume_train(options, env);
   RunContext ctx;
   ctx.cfg = resolve_config(options);
   if (options.print_config) {
@@ -402,12 +553,13 @@ int run_train(const TrainOptions& options) {
   ctx.run_dir = options.output_dir ? *options.output_dir : io::default_run_dir();
   ctx.program = options.program;
   io::prepare_run_dir(ctx.run_dir, options.overwrite);
+  start_cluster(ctx, options, env);
   std::error_code ec;  // an overwritten run's checkpoints must never be resumed into this one
   fs::remove_all(io::checkpoint_dir(ctx.run_dir), ec);
   io::write_file_atomic(ctx.run_dir / "config.yaml", config::to_yaml(ctx.cfg));
   ctx.logger = make_logger(ctx.run_dir / "train.log", /*append=*/false);
   log_start(ctx);
-  return train_loop(ctx, nullptr);
+  return finish_run(ctx, train_loop(ctx, nullptr));
 }
 
 }  // namespace pfedhn::app

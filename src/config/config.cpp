@@ -323,6 +323,8 @@ std::vector<KeyDescriptor> build_key_table() {
               field(&Config::log_every), at_least(0)),
       int_key("checkpoint_every", "rounds between checkpoints; 0 = at each evaluation",
               field(&Config::checkpoint_every), at_least(0)),
+      int_key("dist_timeout", "seconds to wait for another rank of a multi-process run",
+              field(&Config::dist_timeout), at_least(1)),
 
       string_key("dataset.data", "dataset: mnist, fashion_mnist, cifar10 or cifar100",
                  field(D, &DC::data)),
@@ -370,6 +372,8 @@ std::vector<KeyDescriptor> build_key_table() {
               at_least(1)),
       int_key("client.num_rounds", "federated rounds", field(C, &CC::num_rounds), at_least(1)),
       int_key("client.num_nodes", "number of clients", field(C, &CC::num_nodes), at_least(1)),
+      int_key("client.clients_per_round", "clients sampled per round, K (1 = the paper)",
+              field(C, &CC::clients_per_round), at_least(1)),
       int_key("client.batch_size", "client training batch size", field(C, &CC::batch_size),
               at_least(1)),
       int_key("client.num_classes_per_node", "classes per client (partition=classes)",
@@ -829,6 +833,11 @@ Config parse_config_text(const std::string& yaml, const std::string& name) {
   return cfg;
 }
 
+bool changes_results(const std::string& key) {
+  return key != "log_every" && key != "eval_batch_size" && key != "num_threads" &&
+         key != "device" && key != "checkpoint_every" && key != "dist_timeout";
+}
+
 std::string config_value(const Config& cfg, const std::string& key) {
   const KeyDescriptor* d = find_key(key);
   if (d == nullptr) throw ConfigError("unknown config key '" + key + "'");
@@ -856,6 +865,11 @@ void resolve_and_validate(Config& cfg) {
     throw ConfigError("dataset.root is empty: it must name the folder holding the datasets");
   }
   check_ranges(cfg);
+  if (cfg.client.clients_per_round > cfg.client.num_nodes) {
+    throw ConfigError("client.clients_per_round=" + std::to_string(cfg.client.clients_per_round) +
+                      " is out of range: must be <= client.num_nodes (" +
+                      std::to_string(cfg.client.num_nodes) + ")");
+  }
   check_against_dataset(cfg, ds);
 }
 

@@ -52,6 +52,31 @@ LocalState make_local_state(int64_t out_dim, uint64_t init_seed, const ClientUpd
   return state;
 }
 
+std::string encode_local_state(const LocalState& state) {
+  torch::serialize::OutputArchive archive, layer, opt;
+  state.layer->save(layer);
+  state.optimizer->save(opt);
+  archive.write("layer", layer);
+  archive.write("optimizer", opt);
+  std::string bytes;
+  archive.save_to([&](const void* data, size_t size) {
+    bytes.append(static_cast<const char*>(data), size);
+    return size;
+  });
+  return bytes;
+}
+
+void decode_local_state(LocalState& state, const std::string& bytes) {
+  torch::serialize::InputArchive archive, layer, opt;
+  archive.load_from(bytes.data(), bytes.size());
+  archive.read("layer", layer);
+  archive.read("optimizer", opt);
+  const auto before = state.layer->fc->weight.sizes().vec();
+  state.layer->load(layer);
+  TORCH_CHECK(state.layer->fc->weight.sizes().vec() == before, "local layer of another shape");
+  state.optimizer->load(opt);
+}
+
 ClientUpdateResult client_update(const models::TargetSpec& spec, const models::Weights& theta,
                                  const data::Split& train, const torch::Tensor& client_indices,
                                  LocalState* local, const ClientUpdateOptions& opts,

@@ -28,6 +28,7 @@ Trainer::Trainer(const config::Config& cfg, const data::DatasetSplits& data,
                  std::vector<data::ClientIndices> clients, torch::Device device)
     : spec_(target_spec_from_config(cfg)),
       server_grad_clip_(cfg.server.grad_clip),
+      clients_per_round_(cfg.client.clients_per_round),
       seed_(cfg.seed),
       data_(data),
       clients_(std::move(clients)) {
@@ -74,33 +75,58 @@ std::vector<int64_t> Trainer::sample_clients(int64_t round) const {
 }
 
 RoundReport Trainer::run_round(int64_t round) {
-  RoundReport report;
-  report.round = round;
-  report.clients = sample_clients(round);
+  const auto generate_start = Clock::now();
+  RoundPlan plan = begin_round(round);
+  const double generate_seconds = seconds_since(generate_start);
+  const auto local_start = Clock::now();
+  std::vector<ClientUpdateResult> results;
+  results.reserve(plan.clients.size());
+  for (size_t k = 0; k < plan.clients.size(); ++k) {
+    results.push_back(run_client(round, plan.clients[k], plan.thetas[k]));
+  }
+  const double local_seconds = seconds_since(local_start);
+  RoundReport report = finish_round(std::move(plan), std::move(results));
+  report.generate_seconds = generate_seconds;
+  report.local_seconds = local_seconds;
+  return report;
+}
+
+Trainer::RoundPlan Trainer::begin_round(int64_t round) {
+  RoundPlan plan;
+  plan.round = round;
+  plan.clients = sample_clients(round);
   hnet_->train();
-  std::vector<models::Weights> thetas, deltas;
-  for (int64_t client : report.clients) {
-    auto phase_start = Clock::now();
-    thetas.push_back(hnet_->forward(client));
-    report.generate_seconds += seconds_since(phase_start);
-    phase_start = Clock::now();
-    LocalState* local = locals_.empty() ? nullptr : &locals_[static_cast<size_t>(client)];
-    const uint64_t stream_seed = derive_seed(
-        seed_,
-        {stream::kClientUpdate, static_cast<uint64_t>(round), static_cast<uint64_t>(client)});
-    auto update = client_update(spec_, thetas.back(), data_.train,
-                                clients_[static_cast<size_t>(client)].train, local, client_opts_,
-                                stream_seed);
-    report.local_seconds += seconds_since(phase_start);
-    deltas.push_back(std::move(update.delta));
-    report.loss += update.mean_loss;
-    report.accuracy += update.accuracy;
+  plan.thetas = hnet_->forward(plan.clients);
+  return plan;
+}
+
+ClientUpdateResult Trainer::run_client(int64_t round, int64_t client,
+                                       const models::Weights& theta) {
+  TORCH_CHECK(client >= 0 && client < num_clients(), "run_client: no client ", client);
+  LocalState* local = locals_.empty() ? nullptr : &locals_[static_cast<size_t>(client)];
+  const uint64_t stream_seed = derive_seed(
+      seed_, {stream::kClientUpdate, static_cast<uint64_t>(round), static_cast<uint64_t>(client)});
+  return client_update(spec_, theta, data_.train, clients_[static_cast<size_t>(client)].train,
+                       local, client_opts_, stream_seed);
+}
+
+RoundReport Trainer::finish_round(RoundPlan plan, std::vector<ClientUpdateResult> results) {
+  TORCH_CHECK(results.size() == plan.clients.size(), "finish_round: one result per client");
+  RoundReport report;
+  report.round = plan.round;
+  report.clients = std::move(plan.clients);
+  std::vector<models::Weights> deltas;
+  deltas.reserve(results.size());
+  for (auto& r : results) {
+    report.loss += r.mean_loss;
+    report.accuracy += r.accuracy;
+    deltas.push_back(std::move(r.delta));
   }
   const double k = static_cast<double>(report.clients.size());
   report.loss /= k;
   report.accuracy /= k;
   const auto server_start = Clock::now();
-  report.grad_norm = server_update(hnet_, *server_opt_, thetas, deltas, server_grad_clip_);
+  report.grad_norm = server_update(hnet_, *server_opt_, plan.thetas, deltas, server_grad_clip_);
   report.server_seconds = seconds_since(server_start);
   return report;
 }
@@ -162,10 +188,18 @@ void Trainer::load(torch::serialize::InputArchive& archive) {
   }
 }
 
-std::function<torch::Tensor(const torch::Tensor&)> Trainer::client_model(int64_t client) {
+models::Weights Trainer::eval_weights(int64_t client) {
   torch::NoGradGuard no_grad;
   hnet_->eval();
-  models::Weights weights = hnet_->forward(client);
+  return hnet_->forward(client);
+}
+
+std::function<torch::Tensor(const torch::Tensor&)> Trainer::client_model(int64_t client) {
+  return client_model(client, eval_weights(client));
+}
+
+std::function<torch::Tensor(const torch::Tensor&)> Trainer::client_model(int64_t client,
+                                                                         models::Weights weights) {
   models::LocalLayer local =
       locals_.empty() ? models::LocalLayer(nullptr) : locals_[static_cast<size_t>(client)].layer;
   return [spec = spec_, weights = std::move(weights), local](const torch::Tensor& x) mutable {

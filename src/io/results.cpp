@@ -97,11 +97,20 @@ void write_results(const std::filesystem::path& path, const RunSummary& summary)
 }
 
 void write_run_info(const std::filesystem::path& path, const RunInfo& info) {
-  const nlohmann::json j = {{"pfedhn_version", PFEDHN_VERSION},
-                            {"wall_seconds", info.wall_seconds},
-                            {"resumes", info.resumes},
-                            {"num_threads", info.num_threads},
-                            {"device", info.device}};
+  nlohmann::json j = {{"pfedhn_version", PFEDHN_VERSION},
+                      {"wall_seconds", info.wall_seconds},
+                      {"resumes", info.resumes},
+                      {"num_threads", info.num_threads},
+                      {"device", info.device},
+                      {"world_size", info.world_size}};
+  if (info.world_size > 1) {
+    j["communication"] = {{"rounds", info.rounds_in_this_process},
+                          {"train_bytes_sent", info.train_bytes_sent},
+                          {"train_bytes_received", info.train_bytes_received},
+                          {"train_bytes_per_round", info.train_bytes_per_round},
+                          {"eval_bytes", info.eval_bytes},
+                          {"other_bytes", info.other_bytes}};
+  }
   write_file_atomic(path, j.dump(2) + "\n");
 }
 

@@ -95,17 +95,25 @@ void HyperNetworkImpl::reset_parameters(uint64_t seed) {
 }
 
 Weights HyperNetworkImpl::forward(int64_t client) {
-  auto idx = torch::full({1}, client,
-                         torch::TensorOptions().dtype(torch::kLong).device(embeddings_.device()));
+  return std::move(forward(std::vector<int64_t>{client}).front());
+}
+
+std::vector<Weights> HyperNetworkImpl::forward(const std::vector<int64_t>& clients) {
+  TORCH_CHECK(!clients.empty(), "HyperNetwork::forward: no clients");
+  auto idx = torch::tensor(clients, torch::TensorOptions().dtype(torch::kLong))
+                 .to(embeddings_.device());
   torch::Tensor h = embeddings_.index_select(0, idx);
   for (size_t i = 0; i < mlp_.size(); ++i) {
     if (i > 0) h = torch::relu(h);
     h = mlp_[i]->forward(h);
   }
-  Weights out;
-  out.reserve(heads_.size());
+  std::vector<Weights> out(clients.size());
+  for (auto& w : out) w.reserve(heads_.size());
   for (size_t i = 0; i < heads_.size(); ++i) {
-    out.push_back(heads_[i]->forward(h).view(spec_.tensors[i].shape));
+    const torch::Tensor rows = heads_[i]->forward(h);  // [K, numel]
+    for (size_t k = 0; k < clients.size(); ++k) {
+      out[k].push_back(rows.select(0, static_cast<int64_t>(k)).view(spec_.tensors[i].shape));
+    }
   }
   return out;
 }

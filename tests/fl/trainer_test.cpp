@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "pfedhn/eval/evaluator.h"
+#include "pfedhn/util/rng.h"
 #include "support/synthetic.h"
 
 namespace pfedhn::fl {
@@ -93,6 +96,92 @@ TEST(Trainer, PcClientsKeepTheirOwnLocalLayers) {
   const auto trained = static_cast<size_t>(report.clients.at(0));
   for (size_t i = 0; i < before.size(); ++i) {
     EXPECT_EQ(torch::equal(before[i], t.local_states()[i].layer->fc->weight), i != trained) << i;
+  }
+}
+
+// The paper's loop written out by hand (one client per round, Algorithm 1): the trainer's
+// K=1 round must be exactly this, bit for bit.
+TEST(Trainer, OneClientPerRoundIsExactlyThePapersLoop) {
+  const auto d = testing::synthetic_mnist(600, 120, 120);
+  const auto cfg = small_config(config::Variant::kPFedHN);
+  ASSERT_EQ(cfg.client.clients_per_round, 1);
+  Trainer t(cfg, d, testing::partition_for(d, cfg), torch::kCPU);
+  Trainer ref(cfg, d, testing::partition_for(d, cfg), torch::kCPU);
+  ClientUpdateOptions copts;
+  copts.inner_steps = cfg.client.num_epochs;
+  copts.batch_size = cfg.client.batch_size;
+  for (int64_t r = 0; r < 4; ++r) {
+    const auto report = t.run_round(r);
+    ASSERT_EQ(report.clients.size(), 1u);
+    const int64_t c = report.clients[0];
+    ref.hypernetwork()->train();
+    const auto theta = ref.hypernetwork()->forward(c);
+    const auto update = client_update(
+        ref.target_spec(), theta, d.train, ref.clients()[static_cast<size_t>(c)].train, nullptr,
+        copts,
+        derive_seed(cfg.seed, {stream::kClientUpdate, static_cast<uint64_t>(r),
+                               static_cast<uint64_t>(c)}));
+    server_update(ref.hypernetwork(), ref.server_optimizer(), {theta}, {update.delta},
+                  cfg.server.grad_clip);
+    EXPECT_EQ(report.loss, update.mean_loss);
+  }
+  const auto pa = t.hypernetwork()->parameters(), pb = ref.hypernetwork()->parameters();
+  for (size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(torch::equal(pa[i], pb[i])) << i;
+}
+
+TEST(Trainer, SamplesKDistinctClientsPerRound) {
+  const auto d = testing::synthetic_mnist(600, 120, 120);
+  auto cfg = small_config(config::Variant::kPFedHN);
+  cfg.client.clients_per_round = 4;
+  Trainer t(cfg, d, testing::partition_for(d, cfg), torch::kCPU);
+  EXPECT_EQ(t.clients_per_round(), 4);
+  for (int64_t r = 0; r < 50; ++r) {
+    auto clients = t.sample_clients(r);
+    ASSERT_EQ(clients.size(), 4u);
+    std::sort(clients.begin(), clients.end());
+    EXPECT_EQ(std::unique(clients.begin(), clients.end()), clients.end());
+    EXPECT_GE(clients.front(), 0);
+    EXPECT_LT(clients.back(), 6);
+  }
+}
+
+// K=2: the server step uses the average of the two clients' vector-Jacobian products, each
+// computed here separately from its own hypernetwork forward.
+TEST(Trainer, TwoClientsPerRoundStepOnTheAverageOfTheirSeparateVjps) {
+  const auto d = testing::synthetic_mnist(600, 120, 120);
+  auto cfg = small_config(config::Variant::kPFedHN);
+  cfg.client.clients_per_round = 2;
+  cfg.server.momentum = 0.0;
+  cfg.server.wd = 0.0;
+  cfg.server.grad_clip = 1e9;
+  Trainer t(cfg, d, testing::partition_for(d, cfg), torch::kCPU);
+  Trainer ref(cfg, d, testing::partition_for(d, cfg), torch::kCPU);
+  const auto report = t.run_round(5);
+  ASSERT_EQ(report.clients.size(), 2u);
+  ASSERT_NE(report.clients[0], report.clients[1]);
+
+  auto& h = ref.hypernetwork();
+  h->train();
+  const auto params = h->parameters();
+  std::vector<torch::Tensor> avg;
+  for (const auto& p : params) avg.push_back(torch::zeros_like(p));
+  double loss = 0.0;
+  for (int64_t c : report.clients) {
+    const auto theta = h->forward(c);
+    const auto update = ref.run_client(5, c, theta);
+    loss += update.mean_loss / 2.0;
+    const auto vjp = torch::autograd::grad(theta, params, update.delta, false, false, true);
+    for (size_t i = 0; i < params.size(); ++i) {
+      if (vjp[i].defined()) avg[i] += 0.5 * vjp[i];
+    }
+  }
+  EXPECT_NEAR(report.loss, loss, 1e-6);
+  const auto after = t.hypernetwork()->parameters();
+  const double lr = cfg.server.lr;
+  for (size_t i = 0; i < params.size(); ++i) {
+    const auto expected = params[i].detach() - (i == 0 ? cfg.effective_embed_lr() : lr) * avg[i];
+    EXPECT_TRUE(torch::allclose(after[i], expected, 1e-5, 1e-7)) << i;
+    EXPECT_FALSE(torch::equal(after[i], params[i])) << i;
   }
 }
 

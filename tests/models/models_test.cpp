@@ -97,6 +97,27 @@ TEST(HyperNetwork, GeneratesEveryTargetTensorWithItsShape) {
   EXPECT_FALSE(torch::allclose(w[0], hnet->forward(3)[0]));
 }
 
+TEST(HyperNetwork, BatchedForwardGivesEachClientItsOwnWeights) {
+  const auto spec = make_target_spec(TargetArch::kLeNet, 3, 16, 10, 32, true);
+  HyperNetwork hnet(spec, small_options());
+  hnet->reset_parameters(1);
+  const std::vector<int64_t> clients{3, 0, 2};
+  const auto batched = hnet->forward(clients);
+  ASSERT_EQ(batched.size(), clients.size());
+  for (size_t k = 0; k < clients.size(); ++k) {
+    const auto single = hnet->forward(clients[k]);
+    ASSERT_EQ(batched[k].size(), single.size());
+    for (size_t i = 0; i < single.size(); ++i) {
+      EXPECT_EQ(batched[k][i].sizes(), spec.tensors[i].shape);
+      EXPECT_TRUE(torch::allclose(batched[k][i], single[i], 1e-5, 1e-6)) << k << " " << i;
+    }
+  }
+  // One client in a batch of one is exactly the single-client forward.
+  const auto one = hnet->forward(std::vector<int64_t>{2});
+  const auto single = hnet->forward(2);
+  for (size_t i = 0; i < single.size(); ++i) EXPECT_TRUE(torch::equal(one[0][i], single[i]));
+}
+
 TEST(HyperNetwork, ParameterCountMatchesTheArchitecture) {
   const auto spec = make_target_spec(TargetArch::kLeNet, 3, 16, 10, 32, true);
   HyperNetworkOptions o;  // paper: 50 clients, d = 13, hidden 100, n_hidden 3

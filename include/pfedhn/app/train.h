@@ -20,6 +20,10 @@ struct TrainOptions {
   // RUN_DIR/config.yaml plus `overrides` (only changes that keep the results are accepted).
   std::optional<std::filesystem::path> resume_dir;
   std::string program = "pfedhn";  // how the user called us, for the "resume with" hint
+  // --workers N: run N processes on this machine (this one is rank 0 and spawns N-1 workers,
+  // each re-executing this program with `worker_args` and torchrun's environment).
+  int workers = 1;
+  std::vector<std::string> worker_args;  // the command line after the program name, without --workers
 };
 
 // Exit codes of a run stopped by a signal (the shell's 128 + signal number).
@@ -29,7 +33,9 @@ inline constexpr int kTerminatedExitCode = 143;   // SIGTERM
 // The resolved config: file (or defaults), then overrides, then validation. Throws ConfigError.
 config::Config resolve_config(const TrainOptions& options);
 
-// Runs `pfedhn train` (or resumes one). Returns the process exit code: 0, or 130/143 when
+// Runs `pfedhn train` (or resumes one). Under torchrun's environment (WORLD_SIZE > 1) or with
+// --workers N, rank 0 runs the loop below and every other rank serves client updates and
+// evaluations (fl/distributed.h); a failed rank raises RankFailure. Returns the process exit code: 0, or 130/143 when
 // stopped by SIGINT/SIGTERM after writing a checkpoint. User errors propagate as UserError,
 // non-finite training as TrainingDiverged.
 int run_train(const TrainOptions& options);

@@ -46,6 +46,7 @@ struct ClientConfig {
   int64_t num_epochs = 50;  // inner SGD steps per round (name kept from the Flower baseline)
   int64_t num_rounds = 5000;
   int64_t num_nodes = 50;
+  int64_t clients_per_round = 1;  // K clients sampled per round (1 = the paper)
   int64_t batch_size = 64;
   int64_t num_classes_per_node = 2;
   PartitionKind partition = PartitionKind::kClasses;  // classes | dirichlet
@@ -60,6 +61,7 @@ struct Config {
   int64_t eval_batch_size = 1024;
   int64_t log_every = 0;  // rounds between progress log lines when not a terminal; 0 = auto
   int64_t checkpoint_every = 0;  // rounds between checkpoints; 0 = at each evaluation
+  int64_t dist_timeout = 300;    // seconds rank 0 waits for another rank (multi-process runs)
   DatasetConfig dataset;
   ModelConfig model;
   ServerConfig server;
@@ -83,6 +85,11 @@ struct KeyInfo {
   std::string description;  // one line
 };
 const std::vector<KeyInfo>& all_keys();
+
+// False for the keys that never change a number of metrics.csv or results.json (log_every,
+// eval_batch_size, num_threads, device, checkpoint_every, dist_timeout): they may change on
+// resume and may differ between the ranks of a multi-process run.
+bool changes_results(const std::string& key);
 
 // The value of a dotted key as to_yaml writes it (e.g. "42", "mnist"). Throws ConfigError for
 // an unknown key.

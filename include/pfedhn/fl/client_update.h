@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "pfedhn/data/dataset.h"
 #include "pfedhn/models/hypernetwork.h"
@@ -28,6 +29,11 @@ struct LocalState {
 };
 LocalState make_local_state(int64_t out_dim, uint64_t init_seed, const ClientUpdateOptions& opts,
                             const torch::Device& device);
+
+// A local state (layer and optimiser) as bytes, and back into an existing state of the same
+// shape (throws c10::Error on a mismatch). Used to move it between processes.
+std::string encode_local_state(const LocalState& state);
+void decode_local_state(LocalState& state, const std::string& bytes);
 
 struct ClientUpdateResult {
   models::Weights delta;   // theta - theta_tilde, detached (reference page, "One round", step 4)

@@ -38,7 +38,23 @@ class Trainer {
           std::vector<data::ClientIndices> clients, torch::Device device);
 
   // Runs round `round` (0-based): sample, generate, local updates, hypernetwork step.
+  // Equals begin_round, run_client for each client in order, finish_round.
   RoundReport run_round(int64_t round);
+
+  // The three phases of a round, so that the client updates can run elsewhere (fl/distributed.h).
+  // begin_round: the round's K clients and their weights from one batched hypernetwork forward
+  // (with the autograd graph). run_client: one client's local update, a pure function of
+  // (theta, its data, seed, round, client) plus its pFedHN-PC local state. finish_round: one
+  // hypernetwork step on the average of the K vector-Jacobian products; results[k] belongs to
+  // plan.clients[k].
+  struct RoundPlan {
+    int64_t round = 0;
+    std::vector<int64_t> clients;
+    std::vector<models::Weights> thetas;
+  };
+  RoundPlan begin_round(int64_t round);
+  ClientUpdateResult run_client(int64_t round, int64_t client, const models::Weights& theta);
+  RoundReport finish_round(RoundPlan plan, std::vector<ClientUpdateResult> results);
 
   // The clients of round `round`: uniformly sampled, a pure function of (seed, round).
   std::vector<int64_t> sample_clients(int64_t round) const;
@@ -46,6 +62,11 @@ class Trainer {
   // The client's personalised model as a function from inputs to logits, with no autograd
   // and the hypernetwork in eval mode; used by the evaluator.
   std::function<torch::Tensor(const torch::Tensor&)> client_model(int64_t client);
+  // The same in two steps: the client's weights (hypernetwork in eval mode, no autograd), and
+  // the model from given weights plus the client's pFedHN-PC local layer.
+  models::Weights eval_weights(int64_t client);
+  std::function<torch::Tensor(const torch::Tensor&)> client_model(int64_t client,
+                                                                  models::Weights weights);
 
   // The whole model state for checkpoints: hypernetwork parameters and buffers, the server
   // optimiser's state (momentum buffers), and each pFedHN-PC local layer with its optimiser.
@@ -58,6 +79,8 @@ class Trainer {
   torch::optim::SGD& server_optimizer() { return *server_opt_; }
   std::vector<LocalState>& local_states() { return locals_; }
   const std::vector<data::ClientIndices>& clients() const { return clients_; }
+  const data::DatasetSplits& data() const { return data_; }
+  bool has_local_states() const { return !locals_.empty(); }
   const models::TargetSpec& target_spec() const { return spec_; }
   int64_t num_clients() const { return static_cast<int64_t>(clients_.size()); }
   int64_t clients_per_round() const { return clients_per_round_; }

@@ -62,6 +62,13 @@ struct RunInfo {
   int64_t resumes = 0;
   int64_t num_threads = 0;
   std::string device;
+  // Multi-process runs (world_size > 1): payload bytes rank 0 sent and received in this
+  // process's rounds (the run's last start), and their mean per round.
+  int64_t world_size = 1;
+  int64_t rounds_in_this_process = 0;
+  int64_t train_bytes_sent = 0, train_bytes_received = 0;
+  double train_bytes_per_round = 0.0;
+  int64_t eval_bytes = 0, other_bytes = 0;
 };
 void write_run_info(const std::filesystem::path& path, const RunInfo& info);
 

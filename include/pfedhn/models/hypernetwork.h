@@ -44,7 +44,13 @@ class HyperNetworkImpl : public torch::nn::Module {
   HyperNetworkImpl(TargetSpec spec, HyperNetworkOptions options);
 
   // The target tensors for `client`, with the autograd graph back to the parameters.
+  // Equals forward({client})[0] bit for bit.
   Weights forward(int64_t client);
+
+  // The target tensors of several clients from ONE batched pass: their embeddings stacked
+  // [K, d] through the MLP and the heads; result k belongs to clients[k]. (With spectral norm,
+  // one power iteration per call, not per client.)
+  std::vector<Weights> forward(const std::vector<int64_t>& clients);
 
   // Re-draws every parameter from a generator seeded with `seed` (PyTorch's default inits:
   // embeddings ~ N(0, 1), linears as in MaybeSpectralLinear), so initialisation depends only on

@@ -28,7 +28,18 @@ class TrainingDiverged : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Another rank of a multi-process run died, hung past dist_timeout, or lost its connection.
+class RankFailure : public std::runtime_error {
+ public:
+  RankFailure(int rank, const std::string& message) : std::runtime_error(message), rank_(rank) {}
+  int rank() const { return rank_; }
+
+ private:
+  int rank_;
+};
+
 inline constexpr int kUserErrorExitCode = 2;
 inline constexpr int kDivergedExitCode = 3;
+inline constexpr int kRankFailureExitCode = 4;
 
 }  // namespace pfedhn
