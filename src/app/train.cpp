@@ -284,12 +284,11 @@ int train_loop(const RunContext& ctx, io::LoadedCheckpoint* resume) {
   // A failed rank stops the run with one line; the last checkpoint stays the resume point.
   auto rank_failure = [&](const RankFailure& e) {
     progress.finish();
-    return RankFailure(
-        e.rank(), std::string(e.what()) + "; stopped" +
-                      (last_checkpoint.empty()
-                           ? " before the first checkpoint"
-                           : "; the last checkpoint is " + last_checkpoint.string() +
-                                 "; resume with: " + resume_hint));
+    return RankFailure(e.rank(), std::string(e.what()) + "; stopped" +
+                                     (last_checkpoint.empty()
+                                          ? " before the first checkpoint"
+                                          : "; the last checkpoint is " + last_checkpoint.string() +
+                                                "; resume with: " + resume_hint));
   };
   const int64_t first_round = loop.next_round;
   const auto round_start = std::chrono::steady_clock::now();
@@ -347,10 +346,11 @@ int train_loop(const RunContext& ctx, io::LoadedCheckpoint* resume) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - round_start).count();
   const int64_t rounds_run = total - first_round;
   if (rounds_run > 0) {
-    logger->info("throughput: {:.2f} client updates/s ({} rounds of {} clients in {:.1f}s, "
-                 "evaluations and checkpoints included)",
-                 static_cast<double>(rounds_run * trainer.clients_per_round()) / round_seconds,
-                 rounds_run, trainer.clients_per_round(), round_seconds);
+    logger->info(
+        "throughput: {:.2f} client updates/s ({} rounds of {} clients in {:.1f}s, "
+        "evaluations and checkpoints included)",
+        static_cast<double>(rounds_run * trainer.clients_per_round()) / round_seconds, rounds_run,
+        trainer.clients_per_round(), round_seconds);
   }
 
   io::RunSummary summary;
@@ -387,9 +387,8 @@ int train_loop(const RunContext& ctx, io::LoadedCheckpoint* resume) {
           "communication over {} ranks: {:.0f} bytes per round for training (theta out, "
           "delta_theta in; {} bytes per remote client update = 2 x 4 x {} parameters + 16), "
           "{} bytes for evaluations, {} bytes else",
-          cluster->world_size(), per_round,
-          8 * trainer.target_spec().num_parameters() + 16, trainer.target_spec().num_parameters(),
-          info.eval_bytes, info.other_bytes);
+          cluster->world_size(), per_round, 8 * trainer.target_spec().num_parameters() + 16,
+          trainer.target_spec().num_parameters(), info.eval_bytes, info.other_bytes);
     }
   }
   io::write_run_info(run_dir / "run_info.json", info);
@@ -415,12 +414,14 @@ void log_start(const RunContext& ctx) {
     std::string pids;
     if (ctx.workers) {
       for (size_t i = 0; i < ctx.workers->pids().size(); ++i) {
-        pids += fmt::format("{}rank {} pid {}", i == 0 ? "; " : ", ", i + 1, ctx.workers->pids()[i]);
+        pids +=
+            fmt::format("{}rank {} pid {}", i == 0 ? "; " : ", ", i + 1, ctx.workers->pids()[i]);
       }
     }
-    ctx.logger->info("{} ranks over Gloo (rank 0 pid {}{}); client updates and evaluations are "
-                     "spread over all ranks",
-                     ctx.cluster->world_size(), ::getpid(), pids);
+    ctx.logger->info(
+        "{} ranks over Gloo (rank 0 pid {}{}); client updates and evaluations are "
+        "spread over all ranks",
+        ctx.cluster->world_size(), ::getpid(), pids);
   }
 }
 

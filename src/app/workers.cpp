@@ -36,8 +36,8 @@ LocalWorkers::LocalWorkers(int world_size, int port, const std::vector<std::stri
   for (char** e = environ; *e != nullptr; ++e) {
     const std::string var(*e);
     const std::string name = var.substr(0, var.find('='));
-    if (name == "RANK" || name == "WORLD_SIZE" || name == "MASTER_ADDR" ||
-        name == "MASTER_PORT" || name == "LOCAL_RANK" || name == "PFEDHN_PARENT_PID" ||
+    if (name == "RANK" || name == "WORLD_SIZE" || name == "MASTER_ADDR" || name == "MASTER_PORT" ||
+        name == "LOCAL_RANK" || name == "PFEDHN_PARENT_PID" ||
         name == "TORCHELASTIC_USE_AGENT_STORE") {
       continue;
     }
@@ -84,8 +84,7 @@ void LocalWorkers::check_alive() {
 }
 
 bool LocalWorkers::wait_all(double seconds) {
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
   bool all_ok = true;
   for (size_t i = 0; i < pids_.size(); ++i) {
     while (!reaped_[i]) {

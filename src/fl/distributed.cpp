@@ -1,15 +1,14 @@
 #include "pfedhn/fl/distributed.h"
 
-#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
-#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
-#include <torch/csrc/distributed/c10d/TCPStore.hpp>
-
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <thread>
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include "pfedhn/util/error.h"
 
@@ -52,16 +51,28 @@ bool fingerprinted(const std::string& key) {
   return config::changes_results(key) && key != "dataset.root" && key != "model.local";
 }
 
-std::vector<uint8_t> bytes_of(const std::string& s) { return {s.begin(), s.end()}; }
-std::string string_of(const std::vector<uint8_t>& v) { return {v.begin(), v.end()}; }
+std::vector<uint8_t> bytes_of(const std::string& s) {
+  return {s.begin(), s.end()};
+}
+std::string string_of(const std::vector<uint8_t>& v) {
+  return {v.begin(), v.end()};
+}
 
 // ---------------------------------------------------------------------------------------------
 // Messages. Every exchange is rank 0 <-> one worker: a header, then fixed-size payloads whose
 // sizes both sides know from the header and the config.
 
 enum Command : int64_t { kTrain = 1, kEval = 2, kGather = 3, kScatter = 4, kStop = 5 };
-enum Tag : int { kTagHeader = 1, kTagTheta, kTagDelta, kTagStats, kTagCounts, kTagLosses,
-                 kTagStateSize, kTagState };
+enum Tag : int {
+  kTagHeader = 1,
+  kTagTheta,
+  kTagDelta,
+  kTagStats,
+  kTagCounts,
+  kTagLosses,
+  kTagStateSize,
+  kTagState
+};
 
 torch::Tensor flatten(const models::Weights& w) {
   std::vector<torch::Tensor> parts;
@@ -96,7 +107,9 @@ std::string from_byte_tensor(const torch::Tensor& t) {
 // Start-up (processes starting, loading libtorch) is bounded by max(dist_timeout, this).
 constexpr std::chrono::seconds kStartupTimeout(60);
 
-int64_t nbytes(const torch::Tensor& t) { return t.numel() * static_cast<int64_t>(t.element_size()); }
+int64_t nbytes(const torch::Tensor& t) {
+  return t.numel() * static_cast<int64_t>(t.element_size());
+}
 
 std::vector<int64_t> owned_clients(int rank, int world, int64_t num_clients) {
   std::vector<int64_t> out;
@@ -124,7 +137,8 @@ std::optional<DistEnv> dist_env_from_environment() {
 std::string config_fingerprint(const config::Config& cfg) {
   std::string text = std::string("pfedhn ") + PFEDHN_VERSION + "\n";
   for (const auto& info : config::all_keys()) {
-    if (fingerprinted(info.key)) text += info.key + "=" + config::config_value(cfg, info.key) + "\n";
+    if (fingerprinted(info.key))
+      text += info.key + "=" + config::config_value(cfg, info.key) + "\n";
   }
   return fmt::format("{:016x}", fnv1a(text));
 }
@@ -146,8 +160,8 @@ class Communicator {
     try {
       tcp_store_ = c10::make_intrusive<c10d::TCPStore>(env.master_addr, opts);
     } catch (const std::exception& e) {
-      throw UserError(fmt::format("rank {}: cannot {} the rendezvous store at {}:{}: {}",
-                                  env.rank, opts.isServer ? "serve" : "reach", env.master_addr,
+      throw UserError(fmt::format("rank {}: cannot {} the rendezvous store at {}:{}: {}", env.rank,
+                                  opts.isServer ? "serve" : "reach", env.master_addr,
                                   env.master_port, first_line(e.what())));
     }
     store_ = c10::make_intrusive<c10d::PrefixStore>("pfedhn", tcp_store_);
@@ -239,13 +253,22 @@ class Communicator {
 // Start-up
 
 Cluster::Cluster(const DistEnv& env, const config::Config& cfg, std::chrono::seconds timeout)
-    : comm_(std::make_unique<Communicator>(env, timeout)), env_(env), cfg_(cfg), timeout_(timeout) {}
+    : comm_(std::make_unique<Communicator>(env, timeout)),
+      env_(env),
+      cfg_(cfg),
+      timeout_(timeout) {}
 
 Cluster::~Cluster() = default;
 
-int Cluster::rank() const { return env_.rank; }
-int Cluster::world_size() const { return env_.world_size; }
-int Cluster::port() const { return comm_->port(); }
+int Cluster::rank() const {
+  return env_.rank;
+}
+int Cluster::world_size() const {
+  return env_.world_size;
+}
+int Cluster::port() const {
+  return comm_->port();
+}
 
 namespace {
 
@@ -467,8 +490,12 @@ int64_t recv_local_state(Communicator& comm, LocalState& state, int peer,
 
 }  // namespace
 
-void Cluster::gather_local_states(Trainer& trainer) { exchange_local_states(trainer, true); }
-void Cluster::scatter_local_states(Trainer& trainer) { exchange_local_states(trainer, false); }
+void Cluster::gather_local_states(Trainer& trainer) {
+  exchange_local_states(trainer, true);
+}
+void Cluster::scatter_local_states(Trainer& trainer) {
+  exchange_local_states(trainer, false);
+}
 
 void Cluster::exchange_local_states(Trainer& trainer, bool gather) {
   if (!trainer.has_local_states()) return;
@@ -518,8 +545,8 @@ void Cluster::work(Trainer& trainer) {
       comm_->wait(theta, "waiting for theta");
       auto result = trainer.run_client(round, client, unflatten(theta.tensor, spec, device));
       auto delta = comm_->send(flatten(result.delta), 0, kTagDelta);
-      auto stats = comm_->send(
-          torch::tensor({result.mean_loss, result.accuracy}, torch::kDouble), 0, kTagStats);
+      auto stats = comm_->send(torch::tensor({result.mean_loss, result.accuracy}, torch::kDouble),
+                               0, kTagStats);
       comm_->wait(delta, "sending delta_theta");
       comm_->wait(stats, "sending delta_theta");
     } else if (cmd == kEval) {

@@ -100,8 +100,8 @@ Weights HyperNetworkImpl::forward(int64_t client) {
 
 std::vector<Weights> HyperNetworkImpl::forward(const std::vector<int64_t>& clients) {
   TORCH_CHECK(!clients.empty(), "HyperNetwork::forward: no clients");
-  auto idx = torch::tensor(clients, torch::TensorOptions().dtype(torch::kLong))
-                 .to(embeddings_.device());
+  auto idx =
+      torch::tensor(clients, torch::TensorOptions().dtype(torch::kLong)).to(embeddings_.device());
   torch::Tensor h = embeddings_.index_select(0, idx);
   for (size_t i = 0; i < mlp_.size(); ++i) {
     if (i > 0) h = torch::relu(h);

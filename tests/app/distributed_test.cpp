@@ -33,9 +33,10 @@ class Distributed : public ::testing::Test {
   }
 
   static std::string train_args(const fs::path& run_dir, const std::string& extra) {
-    return std::string("train ") + testing::kFastTraining + " client.num_rounds=" +
-           std::to_string(kRounds) + " eval_every=4 dataset.root=" + (*tmp_ / "data").string() +
-           " --output-dir " + run_dir.string() + " " + extra;
+    return std::string("train ") + testing::kFastTraining +
+           " client.num_rounds=" + std::to_string(kRounds) +
+           " eval_every=4 dataset.root=" + (*tmp_ / "data").string() + " --output-dir " +
+           run_dir.string() + " " + extra;
   }
 
   // The single-process run of `extra`, computed once per distinct `extra`.
@@ -139,8 +140,9 @@ TEST_F(Distributed, HungWorkerStopsRankZeroAfterTheTimeout) {
   const fs::path run = *tmp_ / "hung";
   const fs::path log = *tmp_ / "hung.log";
   const pid_t rank0 = testing::spawn_pfedhn(
-      train_args(run, "client.clients_per_round=2 client.num_rounds=100000 dist_timeout=1 "
-                      "--workers 2"),
+      train_args(run,
+                 "client.clients_per_round=2 client.num_rounds=100000 dist_timeout=1 "
+                 "--workers 2"),
       log);
   std::smatch m;
   const std::regex worker_pid("rank 1 pid ([0-9]+)");
@@ -175,10 +177,10 @@ TEST_F(Distributed, RankWithAnotherConfigIsRejectedAtStartUp) {
   }
   const fs::path run = *tmp_ / "mismatch";
   auto start = [&](int rank, const std::string& extra, const fs::path& log) {
-    const std::string cmd = "RANK=" + std::to_string(rank) +
-                            " WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" +
-                            std::to_string(port) + " exec " + PFEDHN_BINARY + " " +
-                            train_args(run, extra) + " > '" + log.string() + "' 2>&1";
+    const std::string cmd =
+        "RANK=" + std::to_string(rank) +
+        " WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(port) + " exec " +
+        PFEDHN_BINARY + " " + train_args(run, extra) + " > '" + log.string() + "' 2>&1";
     const pid_t pid = ::fork();
     if (pid == 0) {
       ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));

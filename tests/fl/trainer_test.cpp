@@ -119,8 +119,8 @@ TEST(Trainer, OneClientPerRoundIsExactlyThePapersLoop) {
     const auto update = client_update(
         ref.target_spec(), theta, d.train, ref.clients()[static_cast<size_t>(c)].train, nullptr,
         copts,
-        derive_seed(cfg.seed, {stream::kClientUpdate, static_cast<uint64_t>(r),
-                               static_cast<uint64_t>(c)}));
+        derive_seed(cfg.seed,
+                    {stream::kClientUpdate, static_cast<uint64_t>(r), static_cast<uint64_t>(c)}));
     server_update(ref.hypernetwork(), ref.server_optimizer(), {theta}, {update.delta},
                   cfg.server.grad_clip);
     EXPECT_EQ(report.loss, update.mean_loss);

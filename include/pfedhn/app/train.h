@@ -23,7 +23,8 @@ struct TrainOptions {
   // --workers N: run N processes on this machine (this one is rank 0 and spawns N-1 workers,
   // each re-executing this program with `worker_args` and torchrun's environment).
   int workers = 1;
-  std::vector<std::string> worker_args;  // the command line after the program name, without --workers
+  // The command line after the program name, without --workers.
+  std::vector<std::string> worker_args;
 };
 
 // Exit codes of a run stopped by a signal (the shell's 128 + signal number).
@@ -35,9 +36,9 @@ config::Config resolve_config(const TrainOptions& options);
 
 // Runs `pfedhn train` (or resumes one). Under torchrun's environment (WORLD_SIZE > 1) or with
 // --workers N, rank 0 runs the loop below and every other rank serves client updates and
-// evaluations (fl/distributed.h); a failed rank raises RankFailure. Returns the process exit code: 0, or 130/143 when
-// stopped by SIGINT/SIGTERM after writing a checkpoint. User errors propagate as UserError,
-// non-finite training as TrainingDiverged.
+// evaluations (fl/distributed.h); a failed rank raises RankFailure. Returns the process exit code:
+// 0, or 130/143 when stopped by SIGINT/SIGTERM after writing a checkpoint. User errors propagate as
+// UserError, non-finite training as TrainingDiverged.
 int run_train(const TrainOptions& options);
 
 }  // namespace pfedhn::app

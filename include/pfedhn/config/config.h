@@ -59,7 +59,7 @@ struct Config {
   int64_t num_threads = 0;  // 0 = all cores
   int64_t eval_every = 30;
   int64_t eval_batch_size = 1024;
-  int64_t log_every = 0;  // rounds between progress log lines when not a terminal; 0 = auto
+  int64_t log_every = 0;         // rounds between progress log lines when not a terminal; 0 = auto
   int64_t checkpoint_every = 0;  // rounds between checkpoints; 0 = at each evaluation
   int64_t dist_timeout = 300;    // seconds rank 0 waits for another rank (multi-process runs)
   DatasetConfig dataset;
