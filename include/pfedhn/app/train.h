@@ -30,8 +30,9 @@ inline constexpr int kTerminatedExitCode = 143;   // SIGTERM
 config::Config resolve_config(const TrainOptions& options);
 
 // Runs `pfedhn train` (or resumes one). Returns the process exit code: 0, or 130/143 when
-// stopped by SIGINT/SIGTERM after writing a checkpoint. User errors propagate as UserError,
-// non-finite training as TrainingDiverged.
+// stopped by SIGINT/SIGTERM after writing a checkpoint. A signal before the first round, or a
+// second one, ends the process at once with the same codes (app/signals.h). User errors
+// propagate as UserError, non-finite training as TrainingDiverged.
 int run_train(const TrainOptions& options);
 
 }  // namespace pfedhn::app
