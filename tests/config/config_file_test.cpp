@@ -97,6 +97,25 @@ TEST_F(ConfigFileTest, SyntaxErrorNamesFileAndLine) {
       Contains(message, "YAML syntax error in " + (dir_ / "bad.yaml").string() + " at line 4"));
 }
 
+TEST_F(ConfigFileTest, TruncatedFileIsASyntaxError) {
+  const std::string full = "seed: 1\nclient: {num_rounds: 10, num_nodes: 5}\n";
+  const std::string message = load_error(full.substr(0, full.find("num_nodes")));
+  EXPECT_TRUE(Contains(message, "YAML syntax error in " + (dir_ / "bad.yaml").string()));
+}
+
+TEST_F(ConfigFileTest, BinaryGarbageIsAnError) {
+  const std::string garbage("\x1f\x8b\x08\0\xff\xfe\x01{[\0\x7f", 12);
+  const std::string message = load_error(garbage);
+  EXPECT_TRUE(Contains(message, (dir_ / "bad.yaml").string()));
+}
+
+// Found by fuzz_config: a key with control characters made a two-line message.
+TEST_F(ConfigFileTest, KeyWithANewlineGivesAOneLineMessage) {
+  const std::string message =
+      config_error([] { parse_config_text("model:\n  \"var\\x7f\\nt\": pfedhn\n", "k.yaml"); });
+  EXPECT_TRUE(Contains(message, "unknown config key 'model.var\\x7f\\nt' in k.yaml"));
+}
+
 TEST_F(ConfigFileTest, TopLevelMustBeAMap) {
   EXPECT_TRUE(Contains(load_error("- seed\n- 1\n"), "must be a map of keys, got a list"));
   EXPECT_TRUE(Contains(load_error("just text\n"), "must be a map of keys, got a scalar"));
