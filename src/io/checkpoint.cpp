@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "pfedhn/io/archive_check.h"
 #include "pfedhn/io/run_dir.h"
 
 namespace pfedhn::io {
@@ -214,27 +215,43 @@ std::string encode_checkpoint(const LoopState& loop, const ArchiveWriter& write_
   return frame_checkpoint(payload.str());
 }
 
-LoadedCheckpoint read_checkpoint(const fs::path& path) {
-  const std::string what = "checkpoint '" + path.string() + "'";
-  const std::string bytes = read_all(path);
+LoadedCheckpoint decode_checkpoint(const std::string& bytes, const std::string& what) {
   const std::string payload = unframe_checkpoint(bytes, what);
   LoadedCheckpoint out;
-  out.path = path;
   out.pfedhn_version = version_in_header(bytes);
+  // Torch's messages run over several lines (with code excerpts): the first says enough.
+  auto reason = [](const char* message) {
+    const std::string m = message;
+    return m.substr(0, std::min<size_t>(m.find('\n'), 200));
+  };
+  std::string loop_text;
   try {
+    check_torch_archive(payload);  // before LibTorch allocates what a forged length says
     torch::serialize::InputArchive archive;
     archive.load_from(payload.data(), payload.size(), torch::Device(torch::kCPU));
     c10::IValue loop;
     archive.read("loop", loop);
-    out.loop = loop_from_text(loop.toStringRef());
+    if (!loop.isString()) throw std::runtime_error("the loop state is not a string");
+    loop_text = loop.toStringRef();
     out.model = std::make_unique<torch::serialize::InputArchive>();
     archive.read("model", *out.model);
   } catch (const c10::Error& e) {
-    throw CheckpointError(what + ": unreadable archive (" +
-                          std::string(e.what_without_backtrace()).substr(0, 200) + ")");
+    throw CheckpointError(what + ": unreadable archive (" + reason(e.what_without_backtrace()) +
+                          ")");
   } catch (const std::exception& e) {
-    throw CheckpointError(what + ": unreadable loop state (" + e.what() + ")");
+    throw CheckpointError(what + ": unreadable archive (" + reason(e.what()) + ")");
   }
+  try {
+    out.loop = loop_from_text(loop_text);
+  } catch (const std::exception& e) {
+    throw CheckpointError(what + ": unreadable loop state (" + reason(e.what()) + ")");
+  }
+  return out;
+}
+
+LoadedCheckpoint read_checkpoint(const fs::path& path) {
+  LoadedCheckpoint out = decode_checkpoint(read_all(path), "checkpoint '" + path.string() + "'");
+  out.path = path;
   return out;
 }
 

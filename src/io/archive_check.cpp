@@ -1,0 +1,185 @@
+#include "pfedhn/io/archive_check.h"
+
+#include <cstdint>
+#include <stdexcept>
+
+namespace pfedhn::io {
+namespace {
+
+[[noreturn]] void bad(const std::string& why) {
+  throw std::invalid_argument(why);
+}
+
+// Little-endian integer of `bytes` bytes at `pos`, after checking it lies inside [0, end).
+uint64_t le(const std::string& s, uint64_t pos, int bytes, uint64_t end) {
+  if (pos > end || end - pos < static_cast<uint64_t>(bytes)) bad("truncated zip structure");
+  uint64_t v = 0;
+  for (int i = 0; i < bytes; ++i) {
+    v |= static_cast<uint64_t>(static_cast<unsigned char>(s[pos + i])) << (8 * i);
+  }
+  return v;
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// Walks the opcodes of the pickle in [begin, end) until STOP or an opcode this walk does not
+// know (LibTorch stops there too, with an error). Checks every length against what is left.
+void check_pickle(const std::string& s, uint64_t begin, uint64_t end, const std::string& name) {
+  uint64_t pos = begin;
+  uint64_t memo_size = 0;
+  auto need = [&](uint64_t n) {
+    if (end - pos < n) bad(name + ": a pickled length points past the end of the data");
+    pos += n;
+  };
+  auto length = [&](int bytes) {
+    const uint64_t n = le(s, pos, bytes, end);
+    pos += static_cast<uint64_t>(bytes);
+    need(n);
+  };
+  auto memo_put = [&](int bytes) {
+    const uint64_t id = le(s, pos, bytes, end);
+    pos += static_cast<uint64_t>(bytes);
+    if (id > memo_size) bad(name + ": pickle memo index out of sequence");
+    if (id == memo_size) ++memo_size;
+  };
+  while (pos < end) {
+    const auto op = static_cast<unsigned char>(s[pos++]);
+    switch (op) {
+      case '.':  // STOP
+        return;
+      case 'X':
+      case 'B':
+      case 'T':
+      case 0x8b:  // BINUNICODE, BINBYTES, BINSTRING, LONG4
+        length(4);
+        break;
+      case 0x8d:
+      case 0x8e:
+      case 0x96:  // BINUNICODE8, BINBYTES8, BYTEARRAY8
+        length(8);
+        break;
+      case 0x8c:
+      case 'C':
+      case 'U':
+      case 0x8a:  // SHORT_BINUNICODE/BINBYTES/BINSTRING, LONG1
+        length(1);
+        break;
+      case 'c':  // GLOBAL: module and name, each ending in a newline
+        for (int line = 0; line < 2; ++line) {
+          while (pos < end && s[pos] != '\n') ++pos;
+          need(1);
+        }
+        break;
+      case 'q':  // BINPUT
+        memo_put(1);
+        break;
+      case 'r':  // LONG_BINPUT
+        memo_put(4);
+        break;
+      case 0x94:  // MEMOIZE
+        ++memo_size;
+        break;
+      case 0x80:
+      case 'h':
+      case 'K':  // PROTO, BINGET, BININT1
+        need(1);
+        break;
+      case 'M':  // BININT2
+        need(2);
+        break;
+      case 'j':
+      case 'J':  // LONG_BINGET, BININT
+        need(4);
+        break;
+      case 'G':
+      case 0x95:  // BINFLOAT, FRAME
+        need(8);
+        break;
+      case ')':
+      case ']':
+      case '}':
+      case '(':
+      case 'e':
+      case 'u':
+      case 't':
+      case 'N':
+      case 0x88:
+      case 0x89:
+      case 0x85:
+      case 0x86:
+      case 0x87:
+      case 'Q':
+      case 'R':
+      case 'b':
+      case 0x81:
+      case 's':
+      case 'a':
+      case 'l':
+      case 'd':
+      case '0':
+      case '1':
+      case '2':
+      case 0x93:
+        break;
+      default:
+        return;
+    }
+  }
+}
+
+}  // namespace
+
+void check_torch_archive(const std::string& s) {
+  const uint64_t size = s.size();
+  // End of central directory: 22 bytes plus a comment of up to 65535 bytes, at the end.
+  constexpr uint64_t kEocd = 22;
+  if (size < kEocd) bad("not a zip archive (too short)");
+  uint64_t eocd = size - kEocd;
+  const uint64_t lowest = size >= kEocd + 65535 ? size - kEocd - 65535 : 0;
+  while (le(s, eocd, 4, size) != 0x06054b50) {
+    if (eocd == lowest) bad("not a zip archive (no end of central directory)");
+    --eocd;
+  }
+  const uint64_t entries = le(s, eocd + 10, 2, size);
+  const uint64_t dir_size = le(s, eocd + 12, 4, size);
+  const uint64_t dir_offset = le(s, eocd + 16, 4, size);
+  if (entries == 0xffff || dir_size == 0xffffffff || dir_offset == 0xffffffff) {
+    bad("zip64 archive (pfedhn never writes one)");
+  }
+  if (dir_offset > eocd || eocd - dir_offset < dir_size) bad("zip directory out of bounds");
+  const uint64_t dir_end = dir_offset + dir_size;
+  uint64_t pos = dir_offset;
+  for (uint64_t i = 0; i < entries; ++i) {
+    if (le(s, pos, 4, dir_end) != 0x02014b50) bad("corrupt zip directory entry");
+    const uint64_t method = le(s, pos + 10, 2, dir_end);
+    const uint64_t compressed = le(s, pos + 20, 4, dir_end);
+    const uint64_t uncompressed = le(s, pos + 24, 4, dir_end);
+    const uint64_t name_len = le(s, pos + 28, 2, dir_end);
+    const uint64_t extra_len = le(s, pos + 30, 2, dir_end);
+    const uint64_t comment_len = le(s, pos + 32, 2, dir_end);
+    const uint64_t local = le(s, pos + 42, 4, dir_end);
+    const uint64_t header_end = pos + 46 + name_len + extra_len + comment_len;
+    if (header_end > dir_end) bad("corrupt zip directory entry");
+    const std::string name = s.substr(pos + 46, name_len);
+    pos = header_end;
+    // Stored, or deflated (LibTorch compresses code files); deflate expands at most 1032:1.
+    const bool stored = method == 0 && compressed == uncompressed;
+    const bool deflated = method == 8 && uncompressed / 1032 <= compressed;
+    if (!(stored || (deflated && !ends_with(name, ".pkl")))) {
+      bad("zip entry '" + name + "' has an impossible size or compression");
+    }
+    // The local header repeats the name and has its own extra field (LibTorch's alignment).
+    if (le(s, local, 4, dir_offset) != 0x04034b50) bad("corrupt zip entry '" + name + "'");
+    const uint64_t data =
+        local + 30 + le(s, local + 26, 2, dir_offset) + le(s, local + 28, 2, dir_offset);
+    if (data > dir_offset || dir_offset - data < compressed) {
+      bad("zip entry '" + name + "' extends past the end of the archive");
+    }
+    if (ends_with(name, ".pkl")) check_pickle(s, data, data + compressed, name);
+  }
+}
+
+}  // namespace pfedhn::io
