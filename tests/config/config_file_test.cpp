@@ -103,6 +103,24 @@ TEST_F(ConfigFileTest, TruncatedFileIsASyntaxError) {
   EXPECT_TRUE(Contains(message, "YAML syntax error in " + (dir_ / "bad.yaml").string()));
 }
 
+// Found by fuzz_config: yaml-cpp 0.7 loops forever on a document that starts with ','.
+TEST_F(ConfigFileTest, ADocumentStartingWithACommaIsAnErrorNotAHang) {
+  for (const std::string text : {",a", "  ,", "# c\n\n ,x: 1", "\xef\xbb\xbf,a", "--- ,a",
+                                 "seed: 1\n---\n,", "%YAML 1.2\n---\n,a"}) {
+    EXPECT_TRUE(Contains(config_error([&] { parse_config_text(text, "c.yaml"); }),
+                         "YAML syntax error in c.yaml"))
+        << text;
+  }
+  EXPECT_TRUE(Contains(config_error([] { parse_config_text("\n\n,a", "c.yaml"); }),
+                       "at line 3: a document cannot start with ','"));
+  EXPECT_TRUE(Contains(config_error([] { parse_config_text(std::string(",\0a\0", 4), "u.yaml"); }),
+                       "line 1: NUL byte"));
+  Config cfg;
+  EXPECT_TRUE(Contains(config_error([&] { apply_override(cfg, "dataset.root=,a"); }),
+                       "is not a YAML scalar"));
+  EXPECT_EQ(parse_config_text("dataset: {root: 'a,b'}\n", "ok.yaml").dataset.root, "a,b");
+}
+
 TEST_F(ConfigFileTest, BinaryGarbageIsAnError) {
   const std::string garbage("\x1f\x8b\x08\0\xff\xfe\x01{[\0\x7f", 12);
   const std::string message = load_error(garbage);
