@@ -1,7 +1,12 @@
 #include "pfedhn/io/archive_check.h"
 
+#include <zlib.h>
+
+#include <cctype>
 #include <cstdint>
+#include <sstream>
 #include <stdexcept>
+#include <string_view>
 
 namespace pfedhn::io {
 namespace {
@@ -130,6 +135,91 @@ void check_pickle(const std::string& s, uint64_t begin, uint64_t end, const std:
   }
 }
 
+// The bytes of a zip entry: stored as they are, or raw-deflated (the sizes are checked).
+std::string entry_bytes(const std::string& s, uint64_t data, uint64_t compressed,
+                        uint64_t uncompressed, bool deflated, const std::string& name) {
+  if (!deflated) return s.substr(data, compressed);
+  std::string out(uncompressed, '\0');
+  z_stream zs{};
+  if (inflateInit2(&zs, -MAX_WBITS) != Z_OK) bad("cannot initialise zlib");
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(s.data() + data));
+  zs.avail_in = static_cast<uInt>(compressed);
+  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  const int rc = inflate(&zs, Z_FINISH);
+  const bool complete = rc == Z_STREAM_END && zs.total_out == uncompressed;
+  inflateEnd(&zs);
+  if (!complete) bad("zip entry '" + name + "' does not inflate to its stated size");
+  return out;
+}
+
+bool is_name(std::string_view t, std::string_view extra = "") {
+  if (t.empty()) return false;
+  for (const char c : t) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && extra.find(c) == t.npos) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// A type annotation: Tensor, str, __torch__.___torch_mangle_3.Module, Optional[bool], ...
+bool is_type(std::string_view t) {
+  const size_t open = t.find('[');
+  if (open == t.npos) return is_name(t, ".");
+  if (t.back() != ']' || !is_name(t.substr(0, open), ".")) return false;
+  return is_name(t.substr(open + 1, t.size() - open - 2), "., ");
+}
+
+// ["a", "b/0", ] as TorchScript prints a list of attribute names.
+bool is_name_list(std::string_view t) {
+  if (t.size() < 2 || t.front() != '[' || t.back() != ']') return false;
+  t = t.substr(1, t.size() - 2);
+  while (!t.empty()) {
+    if (t.front() != '"') return false;
+    const size_t close = t.find("\", ");
+    if (close == t.npos || !is_name(t.substr(1, close - 1), "./-")) return false;
+    t.remove_prefix(close + 3);
+  }
+  return true;
+}
+
+// LibTorch compiles an archive's code/*.py as TorchScript, and its 1.13 compiler can crash on
+// malformed source. An archive of pfedhn's only ever declares attributes, so anything beyond
+// these line forms is refused:
+//   class Module(Module):  |  __parameters__ = [...]  |  __buffers__ = [...]
+//   __annotations__ = []   |  __annotations__["name"] = TYPE  |  name : TYPE
+void check_code(const std::string& code, const std::string& name) {
+  std::istringstream lines(code);
+  size_t line_no = 0;
+  for (std::string line; std::getline(lines, line);) {
+    ++line_no;
+    std::string_view l(line);
+    bool ok = l.empty();
+    if (!ok && l.rfind("class ", 0) == 0 && l.size() > 15 &&
+        l.substr(l.size() - 9) == "(Module):") {
+      ok = is_name(l.substr(6, l.size() - 15));
+    } else if (!ok && l.rfind("  ", 0) == 0) {
+      l.remove_prefix(2);
+      if (l.rfind("__parameters__ = ", 0) == 0 || l.rfind("__buffers__ = ", 0) == 0) {
+        ok = is_name_list(l.substr(l.find('=') + 2));
+      } else if (l == "__annotations__ = []") {
+        ok = true;
+      } else if (l.rfind("__annotations__[\"", 0) == 0) {
+        const size_t close = l.find("\"] = ");
+        ok = close != l.npos && is_name(l.substr(17, close - 17), "./-") &&
+             is_type(l.substr(close + 5));
+      } else if (const size_t colon = l.find(" : "); colon != l.npos) {
+        ok = is_name(l.substr(0, colon)) && is_type(l.substr(colon + 3));
+      }
+    }
+    if (!ok) {
+      bad(name + " line " + std::to_string(line_no) +
+          " is not an attribute declaration (pfedhn's archives hold no other code)");
+    }
+  }
+}
+
 }  // namespace
 
 void check_torch_archive(const std::string& s) {
@@ -168,7 +258,7 @@ void check_torch_archive(const std::string& s) {
     // Stored, or deflated (LibTorch compresses code files); deflate expands at most 1032:1.
     const bool stored = method == 0 && compressed == uncompressed;
     const bool deflated = method == 8 && uncompressed / 1032 <= compressed;
-    if (!(stored || (deflated && !ends_with(name, ".pkl")))) {
+    if (!(stored || (deflated && !ends_with(name, "pkl")))) {
       bad("zip entry '" + name + "' has an impossible size or compression");
     }
     // The local header repeats the name and has its own extra field (LibTorch's alignment).
@@ -178,7 +268,11 @@ void check_torch_archive(const std::string& s) {
     if (data > dir_offset || dir_offset - data < compressed) {
       bad("zip entry '" + name + "' extends past the end of the archive");
     }
-    if (ends_with(name, ".pkl")) check_pickle(s, data, data + compressed, name);
+    if (ends_with(name, "pkl")) {  // data.pkl, constants.pkl, *.debug_pkl: stored
+      check_pickle(s, data, data + compressed, name);
+    } else if (ends_with(name, ".py") && name.find("/code/") != std::string::npos) {
+      check_code(entry_bytes(s, data, compressed, uncompressed, deflated, name), name);
+    }
   }
 }
 

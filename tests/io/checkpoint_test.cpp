@@ -266,6 +266,18 @@ TEST_F(ForgedArchive, AZipEntrySizeBeyondTheArchiveIsRejected) {
       << reason(bad);
 }
 
+// Found by fuzz_checkpoint: LibTorch 1.13's TorchScript compiler crashes (SEGV) on some
+// malformed code/*.py, which it compiles on load; only attribute declarations pass.
+TEST_F(ForgedArchive, CodeOtherThanAttributeDeclarationsIsRejected) {
+  const size_t at = payload_.find("  loop : str\n");
+  ASSERT_NE(at, std::string::npos);
+  std::string bad = payload_;
+  bad.replace(at, 12, "  def f(): 1");
+  EXPECT_NE(reason(bad).find("code/__torch__.py line 4 is not an attribute declaration"),
+            std::string::npos)
+      << reason(bad);
+}
+
 TEST_F(ForgedArchive, ZipStructuresOutOfBoundsAreRejected) {
   EXPECT_NE(reason("PK").find("not a zip archive"), std::string::npos);
   const size_t eocd = payload_.rfind("PK\x05\x06");
