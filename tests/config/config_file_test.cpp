@@ -119,6 +119,14 @@ TEST_F(ConfigFileTest, ADocumentStartingWithACommaIsAnErrorNotAHang) {
   EXPECT_TRUE(Contains(config_error([&] { apply_override(cfg, "dataset.root=,a"); }),
                        "is not a YAML scalar"));
   EXPECT_EQ(parse_config_text("dataset: {root: 'a,b'}\n", "ok.yaml").dataset.root, "a,b");
+  // A stray ',' later on (the 2nd input fuzz_config found) ends in an error too.
+  EXPECT_TRUE(Contains(
+      config_error([] { parse_config_text("# c\n  root: data\n,( x\n", "d.yaml"); }), "d.yaml"));
+}
+
+TEST_F(ConfigFileTest, MoreThanOneDocumentIsAnError) {
+  EXPECT_TRUE(Contains(load_error("seed: 1\n---\nseed: 2\n"), "is not one YAML document"));
+  EXPECT_EQ(parse_config_text("---\nseed: 5\n...\n", "one.yaml").seed, 5u);
 }
 
 TEST_F(ConfigFileTest, BinaryGarbageIsAnError) {
