@@ -167,6 +167,16 @@ TEST(CheckpointHeader, AnAbsurdPayloadLengthIsRejectedWithoutReadingFurther) {
   }
 }
 
+// The loop state's JSON text as a checkpoint stores it.
+std::string loop_text_of(const LoopState& loop) {
+  const std::string payload = unframe_checkpoint(encode_checkpoint(loop, [](auto&) {}), "x");
+  torch::serialize::InputArchive archive;
+  archive.load_from(payload.data(), payload.size());
+  c10::IValue text;
+  archive.read("loop", text);
+  return text.toStringRef();
+}
+
 // A payload with a valid header and CRC that is not what pfedhn wrote: another program's
 // file, or a pfedhn archive whose loop state is missing or wrong.
 TEST(CheckpointFile, AForeignPayloadWithAValidHeaderIsRejected) {
@@ -199,6 +209,19 @@ TEST(CheckpointFile, AForeignPayloadWithAValidHeaderIsRejected) {
               a.write("loop", c10::IValue(std::string(R"({"next_round": -1})")));
             })).find("unreadable loop state"),
             std::string::npos);
+  // Found by fuzz_checkpoint: a float where an integer belongs was converted by a cast whose
+  // overflow is undefined behaviour (UBSan); such a field is now a plain rejection.
+  for (const std::string field : {"2.46e19", "1.5", "18446744073709551615", "\"7\""}) {
+    std::string text = loop_text_of(some_loop());
+    const size_t at = text.find("\"next_round\":31");
+    ASSERT_NE(at, std::string::npos) << text;
+    text.replace(at, 15, "\"next_round\":" + field);
+    EXPECT_NE(reason(archive([&](auto& a) {
+                a.write("loop", c10::IValue(text));
+              })).find("unreadable loop state ('next_round' is not a 64-bit integer)"),
+              std::string::npos)
+        << field;
+  }
 }
 
 // Found by fuzz_checkpoint: TorchScript's parse errors quote code over several lines.
