@@ -7,6 +7,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string_view>
+#include <vector>
 
 namespace pfedhn::io {
 namespace {
@@ -31,12 +32,17 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 }
 
 // Walks the opcodes of the pickle in [begin, end) until STOP or an opcode this walk does not
-// know (LibTorch stops there too, with an error). Checks every length against what is left.
+// know (LibTorch stops there too, with an error). Checks every length against what is left,
+// and simulates the depth of the unpickler's stack and marks: LibTorch 1.13 pops without
+// looking (found by fuzz_checkpoint: SEGV on a pickle that pops an empty stack).
 void check_pickle(const std::string& s, uint64_t begin, uint64_t end, const std::string& name) {
   uint64_t pos = begin;
   uint64_t memo_size = 0;
+  uint64_t depth = 0;           // values on the stack
+  std::vector<uint64_t> marks;  // stack depth at each MARK
+  auto fail = [&](const std::string& why) { bad(name + ": " + why); };
   auto need = [&](uint64_t n) {
-    if (end - pos < n) bad(name + ": a pickled length points past the end of the data");
+    if (end - pos < n) fail("a pickled length points past the end of the data");
     pos += n;
   };
   auto length = [&](int bytes) {
@@ -44,90 +50,144 @@ void check_pickle(const std::string& s, uint64_t begin, uint64_t end, const std:
     pos += static_cast<uint64_t>(bytes);
     need(n);
   };
-  auto memo_put = [&](int bytes) {
+  auto index = [&](int bytes) {
     const uint64_t id = le(s, pos, bytes, end);
     pos += static_cast<uint64_t>(bytes);
-    if (id > memo_size) bad(name + ": pickle memo index out of sequence");
-    if (id == memo_size) ++memo_size;
+    return id;
+  };
+  // Pops `n` values above the innermost mark, then pushes `push`.
+  auto pop_push = [&](uint64_t n, uint64_t push) {
+    const uint64_t floor = marks.empty() ? 0 : marks.back();
+    if (depth - floor < n) fail("pickle pops more values than it pushed");
+    depth = depth - n + push;
+  };
+  // Pops down to the innermost mark; `below` values must lie under it; then pushes `push`.
+  auto pop_mark = [&](uint64_t below, uint64_t push) {
+    if (marks.empty()) fail("pickle pops to a mark it never set");
+    const uint64_t mark = marks.back();
+    marks.pop_back();
+    const uint64_t floor = marks.empty() ? 0 : marks.back();
+    if (mark - floor < below) fail("pickle pops more values than it pushed");
+    depth = mark + push;
   };
   while (pos < end) {
     const auto op = static_cast<unsigned char>(s[pos++]);
     switch (op) {
       case '.':  // STOP
+        pop_push(1, 1);
         return;
+      case 0x80:  // PROTO
+        need(1);
+        break;
+      case 0x95:  // FRAME
+        need(8);
+        break;
       case 'X':
       case 'B':
       case 'T':
       case 0x8b:  // BINUNICODE, BINBYTES, BINSTRING, LONG4
         length(4);
+        pop_push(0, 1);
         break;
       case 0x8d:
       case 0x8e:
       case 0x96:  // BINUNICODE8, BINBYTES8, BYTEARRAY8
         length(8);
+        pop_push(0, 1);
         break;
       case 0x8c:
       case 'C':
       case 'U':
       case 0x8a:  // SHORT_BINUNICODE/BINBYTES/BINSTRING, LONG1
         length(1);
+        pop_push(0, 1);
         break;
       case 'c':  // GLOBAL: module and name, each ending in a newline
         for (int line = 0; line < 2; ++line) {
           while (pos < end && s[pos] != '\n') ++pos;
           need(1);
         }
+        pop_push(0, 1);
         break;
-      case 'q':  // BINPUT
-        memo_put(1);
+      case 'q':
+      case 'r': {  // BINPUT, LONG_BINPUT
+        const uint64_t id = index(op == 'q' ? 1 : 4);
+        if (id > memo_size) fail("pickle memo index out of sequence");
+        if (id == memo_size) ++memo_size;
+        pop_push(1, 1);
         break;
-      case 'r':  // LONG_BINPUT
-        memo_put(4);
-        break;
+      }
       case 0x94:  // MEMOIZE
         ++memo_size;
+        pop_push(1, 1);
         break;
-      case 0x80:
       case 'h':
-      case 'K':  // PROTO, BINGET, BININT1
+      case 'j':  // BINGET, LONG_BINGET
+        if (index(op == 'h' ? 1 : 4) >= memo_size) fail("pickle reads a memo entry never set");
+        pop_push(0, 1);
+        break;
+      case 'K':  // BININT1
         need(1);
+        pop_push(0, 1);
         break;
       case 'M':  // BININT2
         need(2);
+        pop_push(0, 1);
         break;
-      case 'j':
-      case 'J':  // LONG_BINGET, BININT
+      case 'J':  // BININT
         need(4);
+        pop_push(0, 1);
         break;
-      case 'G':
-      case 0x95:  // BINFLOAT, FRAME
+      case 'G':  // BINFLOAT
         need(8);
+        pop_push(0, 1);
         break;
       case ')':
       case ']':
       case '}':
-      case '(':
-      case 'e':
-      case 'u':
-      case 't':
       case 'N':
       case 0x88:
-      case 0x89:
+      case 0x89:  // empty containers, consts
+        pop_push(0, 1);
+        break;
+      case '(':  // MARK
+        marks.push_back(depth);
+        break;
       case 0x85:
-      case 0x86:
-      case 0x87:
       case 'Q':
+      case '2':  // TUPLE1, BINPERSID, DUP (peeks one)
+        pop_push(1, op == '2' ? 2 : 1);
+        break;
+      case 0x86:
       case 'R':
       case 'b':
       case 0x81:
-      case 's':
-      case 'a':
+      case 0x93:         // TUPLE2, REDUCE, BUILD, NEWOBJ,
+        pop_push(2, 1);  // STACK_GLOBAL
+        break;
+      case 0x87:  // TUPLE3
+        pop_push(3, 1);
+        break;
+      case 's':  // SETITEM: dict, key, value
+        pop_push(3, 1);
+        break;
+      case 'a':  // APPEND: list, value
+        pop_push(2, 1);
+        break;
+      case '0':  // POP
+        pop_push(1, 0);
+        break;
+      case 't':
       case 'l':
-      case 'd':
-      case '0':
-      case '1':
-      case '2':
-      case 0x93:
+      case 'd':  // TUPLE, LIST, DICT
+        pop_mark(0, 1);
+        break;
+      case 'e':
+      case 'u':  // APPENDS, SETITEMS: onto the container under the mark
+        pop_mark(1, 0);
+        break;
+      case '1':  // POP_MARK
+        pop_mark(0, 0);
         break;
       default:
         return;

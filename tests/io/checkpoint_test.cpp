@@ -301,6 +301,20 @@ TEST_F(ForgedArchive, CodeOtherThanAttributeDeclarationsIsRejected) {
       << reason(bad);
 }
 
+// Found by fuzz_checkpoint: LibTorch 1.13's unpickler pops its stack without looking (SEGV).
+TEST_F(ForgedArchive, APickleThatPopsAnEmptyStackIsRejected) {
+  const size_t header = payload_.find("archive/data.pkl");  // the local header's name
+  ASSERT_NE(header, std::string::npos);
+  const size_t pickle = payload_.find("\x80\x02", header);  // PROTO 2
+  ASSERT_NE(pickle, std::string::npos);
+  for (const char op : {'0', 't', 'R', 'e'}) {  // POP, TUPLE, REDUCE, APPENDS as the first op
+    std::string bad = payload_;
+    bad[pickle + 2] = op;
+    const std::string why = reason(bad);
+    EXPECT_TRUE(why.find("data.pkl: pickle pops") != std::string::npos) << op << ": " << why;
+  }
+}
+
 TEST_F(ForgedArchive, ZipStructuresOutOfBoundsAreRejected) {
   EXPECT_NE(reason("PK").find("not a zip archive"), std::string::npos);
   const size_t eocd = payload_.rfind("PK\x05\x06");
