@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "pfedhn/app/workers.h"
+#include "pfedhn/app/signals.h"
 #include "pfedhn/data/dataset.h"
 #include "pfedhn/data/partition.h"
 #include "pfedhn/eval/evaluator.h"
@@ -63,43 +64,6 @@ std::string eval_line(const eval::EvalRecord& r) {
       r.round, r.val.accuracy, r.val.mean_loss, r.test.accuracy, r.test.mean_loss,
       r.test.min_accuracy, r.test.max_accuracy, r.test.std_accuracy);
 }
-
-// ---------------------------------------------------------------------------------------------
-// Signals. The handler only records the signal; the loop checks it after each round, writes a
-// checkpoint and returns. A second signal exits at once: the atomic checkpoint writes
-// guarantee the last good checkpoint is intact whenever that happens.
-
-volatile std::sig_atomic_t g_stop_signal = 0;  // the one global: shared with the handler
-
-void on_stop_signal(int sig) {
-  if (g_stop_signal != 0) ::_exit(128 + sig);
-  g_stop_signal = sig;
-}
-
-// Installs the handlers for SIGINT/SIGTERM for its lifetime.
-class StopSignals {
- public:
-  StopSignals() {
-    g_stop_signal = 0;
-    struct sigaction action {};
-    action.sa_handler = on_stop_signal;
-    sigemptyset(&action.sa_mask);
-    action.sa_flags = SA_RESTART;
-    ::sigaction(SIGINT, &action, &old_int_);
-    ::sigaction(SIGTERM, &action, &old_term_);
-  }
-  ~StopSignals() {
-    ::sigaction(SIGINT, &old_int_, nullptr);
-    ::sigaction(SIGTERM, &old_term_, nullptr);
-  }
-  StopSignals(const StopSignals&) = delete;
-  StopSignals& operator=(const StopSignals&) = delete;
-  int pending() const { return g_stop_signal; }
-
- private:
-  struct sigaction old_int_ {};
-  struct sigaction old_term_ {};
-};
 
 // ---------------------------------------------------------------------------------------------
 // Resume: which checkpoint, and which config changes are acceptable.
@@ -193,7 +157,7 @@ RunData load_run_data(const config::Config& cfg, const torch::Device& device) {
   return d;
 }
 
-int train_loop(const RunContext& ctx, io::LoadedCheckpoint* resume) {
+int train_loop(const RunContext& ctx, io::LoadedCheckpoint* resume, StopSignals& signals) {
   const config::Config& cfg = ctx.cfg;
   const fs::path& run_dir = ctx.run_dir;
   auto& logger = ctx.logger;
@@ -292,7 +256,7 @@ int train_loop(const RunContext& ctx, io::LoadedCheckpoint* resume) {
   };
   const int64_t first_round = loop.next_round;
   const auto round_start = std::chrono::steady_clock::now();
-  StopSignals signals;
+  signals.stop_after_round();  // from here a signal ends the run with a checkpoint
   for (int64_t round = loop.next_round; round < total; ++round) {
     fl::RoundReport report;
     try {
@@ -478,7 +442,8 @@ int run_worker(const TrainOptions& options, const fl::DistEnv& env) {
   return 0;
 }
 
-int resume_train(const TrainOptions& options, const std::optional<fl::DistEnv>& env) {
+int resume_train(const TrainOptions& options, const std::optional<fl::DistEnv>& env,
+                 StopSignals& signals) {
   const fs::path run_dir = *options.resume_dir;
   if (options.config_file || options.output_dir) {
     throw UserError(
@@ -528,7 +493,7 @@ int resume_train(const TrainOptions& options, const std::optional<fl::DistEnv>& 
           "thread count");
     }
   }
-  return finish_run(ctx, train_loop(ctx, &point.checkpoint));
+  return finish_run(ctx, train_loop(ctx, &point.checkpoint, signals));
 }
 
 }  // namespace
@@ -542,7 +507,8 @@ int run_train(const TrainOptions& options) {
   }
   if (options.workers < 1) throw UserError("--workers must be at least 1");
   if (env && env->rank > 0) return run_worker(options, *env);
-  if (options.resume_dir) return resume_train(options, env);
+  StopSignals signals;  // before any data is read: Ctrl-C while loading exits with 130 too
+  if (options.resume_dir) return resume_train(options, env, signals);
   RunContext ctx;
   ctx.cfg = resolve_config(options);
   if (options.print_config) {
@@ -560,7 +526,7 @@ int run_train(const TrainOptions& options) {
   io::write_file_atomic(ctx.run_dir / "config.yaml", config::to_yaml(ctx.cfg));
   ctx.logger = make_logger(ctx.run_dir / "train.log", /*append=*/false);
   log_start(ctx);
-  return finish_run(ctx, train_loop(ctx, nullptr));
+  return finish_run(ctx, train_loop(ctx, nullptr, signals));
 }
 
 }  // namespace pfedhn::app

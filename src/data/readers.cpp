@@ -15,6 +15,9 @@ namespace {
 
 constexpr int64_t kCifarImageBytes = 3 * 32 * 32;
 constexpr uint64_t kMaxIdxDim = uint64_t{1} << 31;
+// Bounds the element count a header may describe, even an empty one (a zero dimension):
+// torch cannot even describe a shape whose sizes multiply beyond int64.
+constexpr uint64_t kMaxIdxElements = uint64_t{1} << 40;
 // Deflate cannot expand data by more than about 1032:1, which bounds an honest output size.
 constexpr uint64_t kMaxDeflateRatio = 1032;
 
@@ -58,7 +61,18 @@ uint64_t gzip_size_hint(const std::vector<uint8_t>& gz, uint64_t max_bytes) {
   return std::min({isize, max_bytes, plausible});
 }
 
-// Inflates one or more concatenated gzip members (like gzip -d). Output is bounded by max_bytes.
+uint32_t read_be32(const uint8_t* p) {
+  return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | uint32_t{p[3]};
+}
+
+std::string dims_to_string(const std::vector<int64_t>& dims) {
+  std::string s;
+  for (size_t i = 0; i < dims.size(); ++i) s += (i ? " x " : "") + std::to_string(dims[i]);
+  return s;
+}
+
+}  // namespace
+
 std::vector<uint8_t> gunzip(const std::vector<uint8_t>& gz, uint64_t max_bytes,
                             const std::string& what) {
   z_stream zs{};
@@ -128,18 +142,6 @@ std::vector<uint8_t> gunzip(const std::vector<uint8_t>& gz, uint64_t max_bytes,
   return out;
 }
 
-uint32_t read_be32(const uint8_t* p) {
-  return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | uint32_t{p[3]};
-}
-
-std::string dims_to_string(const std::vector<int64_t>& dims) {
-  std::string s;
-  for (size_t i = 0; i < dims.size(); ++i) s += (i ? " x " : "") + std::to_string(dims[i]);
-  return s;
-}
-
-}  // namespace
-
 std::vector<uint8_t> read_file_maybe_gz(const std::filesystem::path& path, uint64_t max_bytes) {
   std::vector<uint8_t> bytes = read_raw_file(path, max_bytes);
   if (!has_gzip_magic(bytes)) return bytes;
@@ -169,6 +171,15 @@ torch::Tensor parse_idx(const std::vector<uint8_t>& bytes, const std::string& wh
     if (d > kMaxIdxDim) fail(what, "absurd IDX dimension " + std::to_string(d));
     dims[i] = static_cast<int64_t>(d);
     has_zero_dim = has_zero_dim || d == 0;
+  }
+  // A zero dimension makes the file empty, whatever the others say; they must still be sane.
+  uint64_t nonzero_product = 1;
+  for (const int64_t d : dims) {
+    if (d == 0) continue;
+    if (nonzero_product > kMaxIdxElements / static_cast<uint64_t>(d)) {
+      fail(what, "absurd IDX dimensions " + dims_to_string(dims));
+    }
+    nonzero_product *= static_cast<uint64_t>(d);
   }
   // Multiply with a bound so a forged header can neither overflow nor trigger a huge allocation.
   uint64_t elements = has_zero_dim ? 0 : 1;

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "pfedhn/io/archive_check.h"
 #include "pfedhn/io/run_dir.h"
 
 namespace pfedhn::io {
@@ -118,6 +119,25 @@ std::string version_in_header(const std::string& bytes) {
 // ---------------------------------------------------------------------------------------------
 // The loop state as JSON text inside the archive; doubles as bit patterns.
 
+// An integer field of the loop state. json's own get<int64_t>() converts a float by a cast
+// whose overflow is undefined behaviour (found by fuzz_checkpoint), so only integers pass.
+int64_t as_int64(const json& v, const std::string& what) {
+  if (!v.is_number_integer() ||
+      (v.is_number_unsigned() &&
+       v.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))) {
+    throw std::runtime_error("'" + what + "' is not a 64-bit integer");
+  }
+  return v.get<int64_t>();
+}
+
+int64_t int_at(const json& j, const char* key) {
+  return as_int64(j.at(key), key);
+}
+
+double double_at(const json& j, const char* key) {
+  return bits_double(int_at(j, key));
+}
+
 json split_json(const eval::SplitMetrics& m) {
   json clients = json::array();
   for (double a : m.client_accuracy) clients.push_back(double_bits(a));
@@ -133,14 +153,16 @@ json split_json(const eval::SplitMetrics& m) {
 
 eval::SplitMetrics split_from_json(const json& j) {
   eval::SplitMetrics m;
-  m.accuracy = bits_double(j.at("accuracy").get<int64_t>());
-  m.mean_loss = bits_double(j.at("mean_loss").get<int64_t>());
-  m.min_accuracy = bits_double(j.at("min_accuracy").get<int64_t>());
-  m.max_accuracy = bits_double(j.at("max_accuracy").get<int64_t>());
-  m.std_accuracy = bits_double(j.at("std_accuracy").get<int64_t>());
-  m.correct = j.at("correct").get<int64_t>();
-  m.total = j.at("total").get<int64_t>();
-  for (const auto& a : j.at("client_accuracy")) m.client_accuracy.push_back(bits_double(a));
+  m.accuracy = double_at(j, "accuracy");
+  m.mean_loss = double_at(j, "mean_loss");
+  m.min_accuracy = double_at(j, "min_accuracy");
+  m.max_accuracy = double_at(j, "max_accuracy");
+  m.std_accuracy = double_at(j, "std_accuracy");
+  m.correct = int_at(j, "correct");
+  m.total = int_at(j, "total");
+  const json& clients = j.at("client_accuracy");
+  if (!clients.is_array()) throw std::runtime_error("'client_accuracy' is not a list");
+  for (const auto& a : clients) m.client_accuracy.push_back(bits_double(as_int64(a, "client")));
   return m;
 }
 
@@ -150,7 +172,7 @@ json record_json(const eval::EvalRecord& r) {
 
 eval::EvalRecord record_from_json(const json& j) {
   eval::EvalRecord r;
-  r.round = j.at("round").get<int64_t>();
+  r.round = int_at(j, "round");
   r.val = split_from_json(j.at("val"));
   r.test = split_from_json(j.at("test"));
   return r;
@@ -176,12 +198,12 @@ std::string loop_to_text(const LoopState& s) {
 LoopState loop_from_text(const std::string& text) {
   const json j = json::parse(text);
   LoopState s;
-  s.next_round = j.at("next_round").get<int64_t>();
-  s.loss_since_eval = bits_double(j.at("loss_since_eval").get<int64_t>());
-  s.rounds_since_eval = j.at("rounds_since_eval").get<int64_t>();
-  s.last_test_accuracy = bits_double(j.at("last_test_accuracy").get<int64_t>());
-  s.elapsed_seconds = bits_double(j.at("elapsed_seconds").get<int64_t>());
-  s.resumes = j.at("resumes").get<int64_t>();
+  s.next_round = int_at(j, "next_round");
+  s.loss_since_eval = double_at(j, "loss_since_eval");
+  s.rounds_since_eval = int_at(j, "rounds_since_eval");
+  s.last_test_accuracy = double_at(j, "last_test_accuracy");
+  s.elapsed_seconds = double_at(j, "elapsed_seconds");
+  s.resumes = int_at(j, "resumes");
   s.metrics_rows = j.at("metrics_rows").get<std::vector<std::string>>();
   s.timing_rows = j.at("timing_rows").get<std::vector<std::string>>();
   s.has_best = j.at("has_best").get<bool>();
@@ -214,27 +236,43 @@ std::string encode_checkpoint(const LoopState& loop, const ArchiveWriter& write_
   return frame_checkpoint(payload.str());
 }
 
-LoadedCheckpoint read_checkpoint(const fs::path& path) {
-  const std::string what = "checkpoint '" + path.string() + "'";
-  const std::string bytes = read_all(path);
+LoadedCheckpoint decode_checkpoint(const std::string& bytes, const std::string& what) {
   const std::string payload = unframe_checkpoint(bytes, what);
   LoadedCheckpoint out;
-  out.path = path;
   out.pfedhn_version = version_in_header(bytes);
+  // Torch's messages run over several lines (with code excerpts): the first says enough.
+  auto reason = [](const char* message) {
+    const std::string m = message;
+    return m.substr(0, std::min<size_t>(m.find('\n'), 200));
+  };
+  std::string loop_text;
   try {
+    check_torch_archive(payload);  // before LibTorch allocates what a forged length says
     torch::serialize::InputArchive archive;
     archive.load_from(payload.data(), payload.size(), torch::Device(torch::kCPU));
     c10::IValue loop;
     archive.read("loop", loop);
-    out.loop = loop_from_text(loop.toStringRef());
+    if (!loop.isString()) throw std::runtime_error("the loop state is not a string");
+    loop_text = loop.toStringRef();
     out.model = std::make_unique<torch::serialize::InputArchive>();
     archive.read("model", *out.model);
   } catch (const c10::Error& e) {
-    throw CheckpointError(what + ": unreadable archive (" +
-                          std::string(e.what_without_backtrace()).substr(0, 200) + ")");
+    throw CheckpointError(what + ": unreadable archive (" + reason(e.what_without_backtrace()) +
+                          ")");
   } catch (const std::exception& e) {
-    throw CheckpointError(what + ": unreadable loop state (" + e.what() + ")");
+    throw CheckpointError(what + ": unreadable archive (" + reason(e.what()) + ")");
   }
+  try {
+    out.loop = loop_from_text(loop_text);
+  } catch (const std::exception& e) {
+    throw CheckpointError(what + ": unreadable loop state (" + reason(e.what()) + ")");
+  }
+  return out;
+}
+
+LoadedCheckpoint read_checkpoint(const fs::path& path) {
+  LoadedCheckpoint out = decode_checkpoint(read_all(path), "checkpoint '" + path.string() + "'");
+  out.path = path;
   return out;
 }
 

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "pfedhn/io/checkpoint.h"
 #include "support/binary_runner.h"
 
 namespace pfedhn {
@@ -75,9 +76,12 @@ TEST_F(Resume, KillNineAtSeveralPointsThenResumeGivesIdenticalFiles) {
   for (int point = 0; point < 3; ++point) {
     const fs::path dir = *tmp_ / ("killed" + std::to_string(point));
     const pid_t pid = testing::spawn_pfedhn(train_args(dir), *tmp_ / "killed.log");
-    ASSERT_TRUE(poll_until([&] { return has_checkpoint(dir); })) << slurp(*tmp_ / "killed.log");
+    // Kill points follow progress, not wall time (a fast build finishes the run in about a
+    // second): shortly after checkpoint 1, 21 or 41, at a random round before the next one.
+    const fs::path reached = dir / "checkpoints" / ("ckpt-" + std::to_string(1 + 20 * point) + ".pt");
+    ASSERT_TRUE(poll_until([&] { return fs::exists(reached); })) << slurp(*tmp_ / "killed.log");
     std::this_thread::sleep_for(
-        std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 300)(gen) + 600 * point));
+        std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 100)(gen)));
     ::kill(pid, SIGKILL);
     EXPECT_EQ(testing::wait_pfedhn(pid), 128 + SIGKILL) << "the run ended before the kill";
     EXPECT_FALSE(fs::exists(dir / "results.json"));
@@ -115,6 +119,64 @@ TEST_F(Resume, SigtermExits143) {
   ::kill(pid, SIGTERM);
   EXPECT_EQ(testing::wait_pfedhn(pid), 143) << slurp(log);
   EXPECT_NE(slurp(log).find("resume with"), std::string::npos) << slurp(log);
+}
+
+// The run is stopped while both signals are sent, so both are delivered together when it
+// continues, before it can finish a round or a checkpoint: the second one always finds the first.
+TEST_F(Resume, ASecondSignalExitsAtOnceAndTheLastGoodCheckpointResumes) {
+  const fs::path dir = *tmp_ / "signalled_twice";
+  const fs::path log = *tmp_ / "signalled_twice.log";
+  const pid_t pid = testing::spawn_pfedhn(train_args(dir), log);
+  ASSERT_TRUE(poll_until([&] { return has_checkpoint(dir); })) << slurp(log);
+  ASSERT_TRUE(testing::stop_pfedhn(pid)) << slurp(log);
+  ::kill(pid, SIGINT);
+  ::kill(pid, SIGTERM);
+  ::kill(pid, SIGCONT);
+  const int code = testing::wait_pfedhn(pid);
+  EXPECT_TRUE(code == 130 || code == 143) << code << "\n" << slurp(log);
+  const std::string out = slurp(log);
+  EXPECT_NE(out.find("second signal: exiting at once"), std::string::npos) << out;
+  EXPECT_EQ(out.find("received: stopped after round"), std::string::npos) << out;
+  EXPECT_FALSE(fs::exists(dir / "results.json"));
+  const auto checkpoints = io::list_checkpoints(dir);
+  ASSERT_FALSE(checkpoints.empty());
+  for (const auto& path : checkpoints) EXPECT_NO_THROW(io::read_checkpoint(path)) << path;
+  const auto r = run_pfedhn(resume_args(dir));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output.find("skipped"), std::string::npos) << r.output;
+  expect_same_results(dir);
+}
+
+// Stopped after the handler is installed (the run directory's first log line) and before the
+// data is loaded (the "data:" line), a run that gets SIGINT exits at once. Whether loading is
+// still going on when the test stops the run is up to the scheduler, hence a few attempts.
+TEST_F(Resume, ASignalWhileLoadingTheDataExitsAtOnceWithNothingToSave) {
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    const fs::path dir = *tmp_ / ("loading" + std::to_string(attempt));
+    const fs::path log = *tmp_ / ("loading" + std::to_string(attempt) + ".log");
+    const pid_t pid = testing::spawn_pfedhn(train_args(dir), log);
+    ASSERT_TRUE(poll_until([&] {
+      return slurp(dir / "train.log").find("run directory") != std::string::npos;
+    })) << slurp(log);
+    ASSERT_TRUE(testing::stop_pfedhn(pid)) << slurp(log);
+    if (slurp(dir / "train.log").find("data: ") != std::string::npos) {  // too late: again
+      ::kill(pid, SIGKILL);
+      ::kill(pid, SIGCONT);
+      testing::wait_pfedhn(pid);
+      continue;
+    }
+    ::kill(pid, SIGINT);
+    ::kill(pid, SIGCONT);
+    EXPECT_EQ(testing::wait_pfedhn(pid), 130) << slurp(log);
+    const std::string out = slurp(log);
+    EXPECT_NE(out.find("\npfedhn: interrupted before the first round: nothing to save\n"),
+              std::string::npos)
+        << out;
+    EXPECT_EQ(out.find("data: "), std::string::npos) << out;
+    EXPECT_FALSE(has_checkpoint(dir));
+    return;
+  }
+  GTEST_SKIP() << "the data was loaded every time before the test could stop the run";
 }
 
 TEST_F(Resume, CorruptNewestCheckpointFallsBackToThePreviousOne) {

@@ -97,6 +97,51 @@ TEST_F(ConfigFileTest, SyntaxErrorNamesFileAndLine) {
       Contains(message, "YAML syntax error in " + (dir_ / "bad.yaml").string() + " at line 4"));
 }
 
+TEST_F(ConfigFileTest, TruncatedFileIsASyntaxError) {
+  const std::string full = "seed: 1\nclient: {num_rounds: 10, num_nodes: 5}\n";
+  const std::string message = load_error(full.substr(0, full.find("num_nodes")));
+  EXPECT_TRUE(Contains(message, "YAML syntax error in " + (dir_ / "bad.yaml").string()));
+}
+
+// Found by fuzz_config: yaml-cpp 0.7 loops forever on a document that starts with ','.
+TEST_F(ConfigFileTest, ADocumentStartingWithACommaIsAnErrorNotAHang) {
+  for (const std::string text : {",a", "  ,", "# c\n\n ,x: 1", "\xef\xbb\xbf,a", "--- ,a",
+                                 "seed: 1\n---\n,", "%YAML 1.2\n---\n,a"}) {
+    EXPECT_TRUE(Contains(config_error([&] { parse_config_text(text, "c.yaml"); }),
+                         "YAML syntax error in c.yaml"))
+        << text;
+  }
+  EXPECT_TRUE(Contains(config_error([] { parse_config_text("\n\n,a", "c.yaml"); }),
+                       "at line 3: a document cannot start with ','"));
+  EXPECT_TRUE(Contains(config_error([] { parse_config_text(std::string(",\0a\0", 4), "u.yaml"); }),
+                       "line 1: NUL byte"));
+  Config cfg;
+  EXPECT_TRUE(Contains(config_error([&] { apply_override(cfg, "dataset.root=,a"); }),
+                       "is not a YAML scalar"));
+  EXPECT_EQ(parse_config_text("dataset: {root: 'a,b'}\n", "ok.yaml").dataset.root, "a,b");
+  // A stray ',' later on (the 2nd input fuzz_config found) ends in an error too.
+  EXPECT_TRUE(Contains(
+      config_error([] { parse_config_text("# c\n  root: data\n,( x\n", "d.yaml"); }), "d.yaml"));
+}
+
+TEST_F(ConfigFileTest, MoreThanOneDocumentIsAnError) {
+  EXPECT_TRUE(Contains(load_error("seed: 1\n---\nseed: 2\n"), "is not one YAML document"));
+  EXPECT_EQ(parse_config_text("---\nseed: 5\n...\n", "one.yaml").seed, 5u);
+}
+
+TEST_F(ConfigFileTest, BinaryGarbageIsAnError) {
+  const std::string garbage("\x1f\x8b\x08\0\xff\xfe\x01{[\0\x7f", 12);
+  const std::string message = load_error(garbage);
+  EXPECT_TRUE(Contains(message, (dir_ / "bad.yaml").string()));
+}
+
+// Found by fuzz_config: a key with control characters made a two-line message.
+TEST_F(ConfigFileTest, KeyWithANewlineGivesAOneLineMessage) {
+  const std::string message =
+      config_error([] { parse_config_text("model:\n  \"var\\x7f\\nt\": pfedhn\n", "k.yaml"); });
+  EXPECT_TRUE(Contains(message, "unknown config key 'model.var\\x7f\\nt' in k.yaml"));
+}
+
 TEST_F(ConfigFileTest, TopLevelMustBeAMap) {
   EXPECT_TRUE(Contains(load_error("- seed\n- 1\n"), "must be a map of keys, got a list"));
   EXPECT_TRUE(Contains(load_error("just text\n"), "must be a map of keys, got a scalar"));

@@ -120,6 +120,33 @@ TEST(Gz, TrailingGarbageThrows) {
   EXPECT_THROW(read_file_maybe_gz(dir / "g.gz"), DataError);
 }
 
+TEST(Gz, TruncatedHeaderThrows) {
+  for (const std::vector<uint8_t>& bytes :
+       {std::vector<uint8_t>{0x1f, 0x8b}, std::vector<uint8_t>{0x1f, 0x8b, 0x08, 0x00, 0x00}}) {
+    const std::string msg = data_error_message([&] { gunzip(bytes, 1 << 20, "head.gz"); });
+    EXPECT_NE(msg.find("head.gz"), std::string::npos) << msg;
+  }
+}
+
+TEST(Gz, ForgedSizeTrailerDoesNotDecideTheAllocation) {
+  TempDir dir;
+  write_gz(dir / "f.gz", pattern(100, 2));
+  std::vector<uint8_t> bytes = read_bytes(dir / "f.gz");
+  for (size_t i = bytes.size() - 4; i < bytes.size(); ++i) bytes[i] = 0xff;  // ISIZE = 4 GiB - 1
+  // Rejected by the length check, after a buffer bounded by the compressed size, not 4 GiB.
+  const std::string msg = data_error_message([&] { gunzip(bytes, uint64_t{1} << 40, "f.gz"); });
+  EXPECT_NE(msg.find("corrupt"), std::string::npos) << msg;
+}
+
+TEST(Gz, InMemoryGunzipMatchesTheFileReader) {
+  TempDir dir;
+  const std::vector<uint8_t> data = pattern(5000, 4);
+  write_gz(dir / "m.gz", data);
+  EXPECT_EQ(gunzip(read_bytes(dir / "m.gz"), 5000, "m.gz"), data);
+  EXPECT_THROW(gunzip(read_bytes(dir / "m.gz"), 4999, "m.gz"), DataError);
+  EXPECT_THROW(gunzip(pattern(100), 1 << 20, "raw"), DataError);  // no gzip magic
+}
+
 TEST(Gz, EnforcesMaxBytesOnDecompressedSize) {
   TempDir dir;
   const std::vector<uint8_t> zeros(1 << 20, 0);  // compresses to about 1 KB
@@ -234,6 +261,13 @@ TEST(Idx, AbsurdDimensionsThrowWithoutAllocating) {
   EXPECT_THROW(parse_idx(idx_bytes({big, big, big, big}, pattern(16)), "big4"), DataError);
   // A dimension above 2^31 is rejected on its own.
   EXPECT_THROW(parse_idx(idx_bytes({0xFFFFFFFFu, 0}, {}), "huge"), DataError);
+  // A zero dimension empties the file but does not excuse the others (found by fuzz_idx:
+  // torch cannot even describe this empty shape).
+  const std::string msg = data_error_message([&] {
+    parse_idx(idx_bytes({10952961u, 58112u, 318767104u, 0}, {}), "zero");
+  });
+  EXPECT_NE(msg.find("absurd IDX dimensions"), std::string::npos) << msg;
+  EXPECT_EQ(parse_idx(idx_bytes({1u << 20, 1u << 20, 0}, {}), "ok").numel(), 0);
   // Products that wrap around to a small number modulo 2^64 must not be accepted.
   EXPECT_THROW(parse_idx(idx_bytes({1u << 16, 1u << 16, 1u << 16, 1u << 16}, pattern(1)), "wrap"),
                DataError);
@@ -307,6 +341,17 @@ TEST(Cifar, LabelOutOfRangeThrows) {
   EXPECT_NE(msg10.find("label 10"), std::string::npos) << msg10;
   EXPECT_NO_THROW(parse_cifar(cifar_bytes({10, 99}, true), true, "c100ok"));
   EXPECT_THROW(parse_cifar(cifar_bytes({5, 100}, true), true, "c100"), DataError);
+}
+
+TEST(Cifar, CorruptGzipFileThrows) {
+  TempDir dir;
+  write_gz(dir / "data_batch_1.bin", cifar_bytes({1, 2, 3}, false));
+  std::vector<uint8_t> bytes = read_bytes(dir / "data_batch_1.bin");
+  bytes.resize(bytes.size() - 6);  // cut into the CRC/size trailer
+  write_bytes(dir / "data_batch_1.bin", bytes);
+  const std::string msg = data_error_message([&] { read_cifar(dir / "data_batch_1.bin", false); });
+  EXPECT_NE(msg.find("data_batch_1.bin"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("gzip"), std::string::npos) << msg;
 }
 
 TEST(Cifar, MissingFileThrows) {

@@ -5,6 +5,8 @@
 
 #include <cmath>
 #include <fstream>
+#include <functional>
+#include <sstream>
 
 #include "data/data_fixtures.h"
 #include "pfedhn/config/config.h"
@@ -151,6 +153,191 @@ TEST(CheckpointFile, CorruptFilesAreRejectedWithOneLine) {
   write_file(path, flipped);
   EXPECT_THROW(read_checkpoint(path), CheckpointError);
   EXPECT_THROW(read_checkpoint(tmp / "missing.pt"), CheckpointError);
+}
+
+TEST(CheckpointHeader, AnAbsurdPayloadLengthIsRejectedWithoutReadingFurther) {
+  std::string framed = frame_checkpoint("payload");
+  const size_t length_at = sizeof kCheckpointMagic + 8 + std::string(PFEDHN_VERSION).size();
+  for (size_t i = 0; i < 8; ++i) framed[length_at + i] = '\xff';  // 2^64 - 1 bytes
+  try {
+    unframe_checkpoint(framed, "f");
+    FAIL();
+  } catch (const CheckpointError& e) {
+    EXPECT_NE(std::string(e.what()).find("cut short"), std::string::npos) << e.what();
+  }
+}
+
+// The loop state's JSON text as a checkpoint stores it.
+std::string loop_text_of(const LoopState& loop) {
+  const std::string payload = unframe_checkpoint(encode_checkpoint(loop, [](auto&) {}), "x");
+  torch::serialize::InputArchive archive;
+  archive.load_from(payload.data(), payload.size());
+  c10::IValue text;
+  archive.read("loop", text);
+  return text.toStringRef();
+}
+
+// A payload with a valid header and CRC that is not what pfedhn wrote: another program's
+// file, or a pfedhn archive whose loop state is missing or wrong.
+TEST(CheckpointFile, AForeignPayloadWithAValidHeaderIsRejected) {
+  auto reason = [](const std::string& payload) {
+    try {
+      decode_checkpoint(frame_checkpoint(payload), "ckpt-9.pt");
+    } catch (const CheckpointError& e) {
+      EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos) << e.what();
+      return std::string(e.what());
+    }
+    ADD_FAILURE() << "accepted";
+    return std::string();
+  };
+  EXPECT_NE(reason("not a torch archive").find("unreadable archive"), std::string::npos);
+  auto archive = [](const std::function<void(torch::serialize::OutputArchive&)>& fill) {
+    torch::serialize::OutputArchive a, model;
+    fill(a);
+    a.write("model", model);
+    std::ostringstream out;
+    a.save_to(out);
+    return out.str();
+  };
+  EXPECT_NE(reason(archive([](auto& a) { a.write("x", torch::ones(2)); })).find("ckpt-9.pt"),
+            std::string::npos);
+  EXPECT_NE(reason(archive([](auto& a) {
+              a.write("loop", c10::IValue(std::string("{]")));
+            })).find("unreadable loop state"),
+            std::string::npos);
+  EXPECT_NE(reason(archive([](auto& a) {
+              a.write("loop", c10::IValue(std::string(R"({"next_round": -1})")));
+            })).find("unreadable loop state"),
+            std::string::npos);
+  // Found by fuzz_checkpoint: a float where an integer belongs was converted by a cast whose
+  // overflow is undefined behaviour (UBSan); such a field is now a plain rejection.
+  for (const std::string field : {"2.46e19", "1.5", "18446744073709551615", "\"7\""}) {
+    std::string text = loop_text_of(some_loop());
+    const size_t at = text.find("\"next_round\":31");
+    ASSERT_NE(at, std::string::npos) << text;
+    text.replace(at, 15, "\"next_round\":" + field);
+    EXPECT_NE(reason(archive([&](auto& a) {
+                a.write("loop", c10::IValue(text));
+              })).find("unreadable loop state ('next_round' is not a 64-bit integer)"),
+              std::string::npos)
+        << field;
+  }
+}
+
+// Found by fuzz_checkpoint: TorchScript's parse errors quote code over several lines.
+TEST(CheckpointFile, ACorruptArchiveWithAValidHeaderGivesOneLine) {
+  const std::string payload =
+      unframe_checkpoint(encode_checkpoint(some_loop(), [](auto&) {}), "good");
+  const std::string code = "__buffers__ = []\n";
+  const size_t at = payload.find(code);
+  ASSERT_NE(at, std::string::npos);
+  std::string bad = payload;
+  bad.replace(at + code.size(), 4, "\xff\xff`\xf0");
+  try {
+    decode_checkpoint(frame_checkpoint(bad), "ckpt-5.pt");
+    ADD_FAILURE() << "accepted";
+  } catch (const CheckpointError& e) {
+    EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("ckpt-5.pt: unreadable archive"), std::string::npos)
+        << e.what();
+  }
+}
+
+// Found by fuzz_checkpoint: LibTorch allocates whatever length a forged archive states (here
+// 2 GiB for the loop state's string) before it finds the bytes missing. Such lengths are
+// checked first, so these are rejected at once.
+class ForgedArchive : public ::testing::Test {
+ protected:
+  std::string payload_ = unframe_checkpoint(
+      encode_checkpoint(some_loop(), [](auto& a) { a.write("x", torch::arange(5)); }), "good");
+
+  std::string reason(const std::string& payload) {
+    try {
+      decode_checkpoint(frame_checkpoint(payload), "ckpt-7.pt");
+    } catch (const CheckpointError& e) {
+      return e.what();
+    }
+    ADD_FAILURE() << "accepted";
+    return "";
+  }
+  static void put_le32(std::string& s, size_t at, uint32_t v) {
+    for (int i = 0; i < 4; ++i) s[at + i] = static_cast<char>((v >> (8 * i)) & 0xff);
+  }
+};
+
+TEST_F(ForgedArchive, TheGoodOneDecodes) {
+  EXPECT_EQ(decode_checkpoint(frame_checkpoint(payload_), "ok").loop.next_round, 31);
+}
+
+TEST_F(ForgedArchive, APickledStringLengthBeyondTheDataIsRejected) {
+  const size_t text = payload_.find("{\"best\":");  // the loop state, a BINUNICODE string
+  ASSERT_NE(text, std::string::npos);
+  ASSERT_EQ(payload_[text - 5], 'X');
+  std::string bad = payload_;
+  put_le32(bad, text - 4, 0x7fffffffu);
+  EXPECT_NE(reason(bad).find("data.pkl: a pickled length points past the end"), std::string::npos)
+      << reason(bad);
+}
+
+TEST_F(ForgedArchive, AZipEntrySizeBeyondTheArchiveIsRejected) {
+  const size_t entry = payload_.find("PK\x01\x02");  // the first central directory entry
+  ASSERT_NE(entry, std::string::npos);
+  std::string bad = payload_;
+  put_le32(bad, entry + 20, 0x7fffffffu);
+  put_le32(bad, entry + 24, 0x7fffffffu);
+  EXPECT_NE(reason(bad).find("extends past the end of the archive"), std::string::npos)
+      << reason(bad);
+}
+
+// Found by fuzz_checkpoint: LibTorch 1.13's TorchScript compiler crashes (SEGV) on some
+// malformed code/*.py, which it compiles on load; only attribute declarations pass.
+TEST_F(ForgedArchive, CodeOtherThanAttributeDeclarationsIsRejected) {
+  const size_t at = payload_.find("  loop : str\n");
+  ASSERT_NE(at, std::string::npos);
+  std::string bad = payload_;
+  bad.replace(at, 12, "  def f(): 1");
+  EXPECT_NE(reason(bad).find("code/__torch__.py line 4 is not an attribute declaration"),
+            std::string::npos)
+      << reason(bad);
+}
+
+// Found by fuzz_checkpoint: LibTorch 1.13's unpickler pops its stack without looking (SEGV).
+TEST_F(ForgedArchive, APickleThatPopsAnEmptyStackIsRejected) {
+  const size_t header = payload_.find("archive/data.pkl");  // the local header's name
+  ASSERT_NE(header, std::string::npos);
+  const size_t pickle = payload_.find("\x80\x02", header);  // PROTO 2
+  ASSERT_NE(pickle, std::string::npos);
+  for (const char op : {'0', 't', 'R', 'e'}) {  // POP, TUPLE, REDUCE, APPENDS as the first op
+    std::string bad = payload_;
+    bad[pickle + 2] = op;
+    const std::string why = reason(bad);
+    EXPECT_TRUE(why.find("data.pkl: pickle pops") != std::string::npos) << op << ": " << why;
+  }
+}
+
+TEST_F(ForgedArchive, ZipStructuresOutOfBoundsAreRejected) {
+  EXPECT_NE(reason("PK").find("not a zip archive"), std::string::npos);
+  const size_t eocd = payload_.rfind("PK\x05\x06");
+  ASSERT_NE(eocd, std::string::npos);
+  std::string bad = payload_;
+  put_le32(bad, eocd + 16, static_cast<uint32_t>(eocd + 1));  // directory after its end
+  EXPECT_NE(reason(bad).find("zip directory out of bounds"), std::string::npos) << reason(bad);
+  bad = payload_;
+  put_le32(bad, eocd + 16, 0xffffffffu);
+  EXPECT_NE(reason(bad).find("zip64"), std::string::npos) << reason(bad);
+}
+
+TEST(CheckpointFile, DecodeMatchesReadingTheFile) {
+  TempDir tmp;
+  const fs::path path =
+      save_checkpoint(tmp.path(), some_loop(),
+                      [](torch::serialize::OutputArchive& a) { a.write("y", torch::ones(3)); });
+  const LoadedCheckpoint c = decode_checkpoint(read_file(path), "in memory");
+  EXPECT_TRUE(c.path.empty());
+  EXPECT_EQ(c.loop.next_round, 31);
+  torch::Tensor y;
+  c.model->read("y", y);
+  EXPECT_TRUE(torch::equal(y, torch::ones(3)));
 }
 
 TEST(CheckpointFile, KeepsTheNewestTwoAndIgnoresTemporaries) {

@@ -68,6 +68,16 @@ inline int wait_pfedhn(pid_t pid) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+// Sends SIGSTOP and waits until the process has stopped; false if it ended instead.
+inline bool stop_pfedhn(pid_t pid) {
+  ::kill(pid, SIGSTOP);
+  int status = 0;
+  while (::waitpid(pid, &status, WUNTRACED) < 0) {
+    if (errno != EINTR) return false;
+  }
+  return WIFSTOPPED(status);
+}
+
 // Polls until `pred` holds or `timeout` passes; true if it held.
 template <typename Pred>
 bool poll_until(Pred pred, std::chrono::milliseconds timeout = std::chrono::seconds(30)) {

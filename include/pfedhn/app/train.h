@@ -37,8 +37,9 @@ config::Config resolve_config(const TrainOptions& options);
 // Runs `pfedhn train` (or resumes one). Under torchrun's environment (WORLD_SIZE > 1) or with
 // --workers N, rank 0 runs the loop below and every other rank serves client updates and
 // evaluations (fl/distributed.h); a failed rank raises RankFailure. Returns the process exit code:
-// 0, or 130/143 when stopped by SIGINT/SIGTERM after writing a checkpoint. User errors propagate as
-// UserError, non-finite training as TrainingDiverged.
+// 0, or 130/143 when stopped by SIGINT/SIGTERM after writing a checkpoint. A signal before the
+// first round, or a second one, ends the process at once with the same codes (app/signals.h).
+// User errors propagate as UserError, non-finite training as TrainingDiverged.
 int run_train(const TrainOptions& options);
 
 }  // namespace pfedhn::app

@@ -15,6 +15,12 @@ namespace pfedhn::data {
 std::vector<uint8_t> read_file_maybe_gz(const std::filesystem::path& path,
                                         uint64_t max_bytes = uint64_t{1} << 31);
 
+// Inflates gzip data held in memory: one or more concatenated members, like `gzip -d`. Throws
+// DataError naming `what` on a corrupt or truncated stream, garbage after it, or more than
+// `max_bytes` of output (a forged stream cannot exhaust memory).
+std::vector<uint8_t> gunzip(const std::vector<uint8_t>& gz, uint64_t max_bytes,
+                            const std::string& what);
+
 // Parses an IDX file of unsigned bytes (type 0x08), any rank 1..4. Returns a uint8 tensor with
 // the header's shape. Throws DataError on wrong magic, wrong type, truncated header or body,
 // trailing bytes, or absurd dimensions.

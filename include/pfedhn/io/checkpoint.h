@@ -66,8 +66,11 @@ struct LoadedCheckpoint {
   std::unique_ptr<torch::serialize::InputArchive> model;
 };
 
-// Reads and verifies a checkpoint file (header, CRC, archive, loop state). Throws
-// CheckpointError with a one-line reason.
+// Verifies and decodes a whole checkpoint file's content (header, CRC, archive, loop state).
+// Throws CheckpointError naming `what` with a one-line reason. `path` is left empty.
+LoadedCheckpoint decode_checkpoint(const std::string& file_bytes, const std::string& what);
+
+// Reads and decodes a checkpoint file. Throws CheckpointError with a one-line reason.
 LoadedCheckpoint read_checkpoint(const std::filesystem::path& path);
 
 // <run_dir>/checkpoints/ckpt-<next_round>.pt
