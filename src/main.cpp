@@ -47,8 +47,9 @@ int main(int argc, char** argv) {
   bench_cmd->add_option("--rounds", bench.rounds, "Timed rounds")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  bench_cmd->add_option("--warmup", bench.warmup_rounds,
-                        "Untimed rounds first (and one untimed evaluation if > 0)")
+  bench_cmd
+      ->add_option("--warmup", bench.warmup_rounds,
+                   "Untimed rounds first (and one untimed evaluation if > 0)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   bench_cmd->add_flag("--no-eval{false}", bench.evaluate, "Skip timing the full evaluation");

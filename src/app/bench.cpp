@@ -1,11 +1,11 @@
 #include "pfedhn/app/bench.h"
 
 #include <fmt/format.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
 
 #include <chrono>
 #include <iostream>
 #include <nlohmann/json.hpp>
-#include <torch/csrc/autograd/profiler_legacy.h>
 
 #include "pfedhn/app/runtime.h"
 #include "pfedhn/app/train.h"
@@ -53,13 +53,13 @@ double time_evaluation(fl::Trainer& trainer, const data::DatasetSplits& splits,
                        int64_t batch_size) {
   const auto start = Clock::now();
   eval::evaluate_all(
-      0, [&](int64_t c) { return trainer.client_model(c); }, splits, trainer.clients(),
-      batch_size);
+      0, [&](int64_t c) { return trainer.client_model(c); }, splits, trainer.clients(), batch_size);
   return seconds_since(start);
 }
 
 void check_options(const BenchOptions& o) {
-  if (o.rounds < 1) throw UserError("bench: --rounds must be at least 1, got " + std::to_string(o.rounds));
+  if (o.rounds < 1)
+    throw UserError("bench: --rounds must be at least 1, got " + std::to_string(o.rounds));
   if (o.warmup_rounds < 0) {
     throw UserError("bench: --warmup must be 0 or more, got " + std::to_string(o.warmup_rounds));
   }
@@ -111,13 +111,14 @@ int run_bench(const BenchOptions& options) {
   const torch::Device device = select_device(cfg.device);
   const int64_t threads = set_thread_count(cfg.num_threads);
   const data::DatasetInfo* info = data::find_dataset(cfg.dataset.data);
-  if (info == nullptr) throw ConfigError("dataset.data: unknown dataset '" + cfg.dataset.data + "'");
+  if (info == nullptr)
+    throw ConfigError("dataset.data: unknown dataset '" + cfg.dataset.data + "'");
 
-  const data::DatasetSplits splits = data::to_device(
-      data::make_synthetic_dataset(*info, cfg.dataset.val_size, cfg.seed), device);
-  auto clients = data::partition_clients(splits.train.y.cpu(), splits.val.y.cpu(),
-                                         splits.test.y.cpu(),
-                                         partition_options(cfg, info->num_classes), cfg.seed);
+  const data::DatasetSplits splits =
+      data::to_device(data::make_synthetic_dataset(*info, cfg.dataset.val_size, cfg.seed), device);
+  auto clients =
+      data::partition_clients(splits.train.y.cpu(), splits.val.y.cpu(), splits.test.y.cpu(),
+                              partition_options(cfg, info->num_classes), cfg.seed);
   fl::Trainer trainer(cfg, splits, std::move(clients), device);
 
   time_rounds(trainer, 0, options.warmup_rounds);

@@ -102,9 +102,9 @@ torch::Tensor gather_normalise_cpu(const torch::Tensor& images_u8, const torch::
                                    const torch::Tensor& scale, const torch::Tensor& shift) {
   const int64_t b = idx.numel(), c = images_u8.size(1), h = images_u8.size(2),
                 w = images_u8.size(3), hw = h * w;
-  auto out = torch::empty({b, c, h, w},
-                          torch::TensorOptions().dtype(torch::kFloat32).memory_format(
-                              at::MemoryFormat::ChannelsLast));
+  auto out = torch::empty(
+      {b, c, h, w},
+      torch::TensorOptions().dtype(torch::kFloat32).memory_format(at::MemoryFormat::ChannelsLast));
   const torch::Tensor index = idx.to(torch::kInt64).contiguous();
   const int64_t* ip = index.data_ptr<int64_t>();
   const uint8_t* src = images_u8.data_ptr<uint8_t>();
@@ -113,8 +113,8 @@ torch::Tensor gather_normalise_cpu(const torch::Tensor& images_u8, const torch::
   float* dst = out.data_ptr<float>();
   const int64_t n = images_u8.size(0);
   for (int64_t i = 0; i < b; ++i) {
-    TORCH_CHECK(ip[i] >= 0 && ip[i] < n, "Split::gather: index ", ip[i], " out of range [0, ",
-                n, ")");
+    TORCH_CHECK(ip[i] >= 0 && ip[i] < n, "Split::gather: index ", ip[i], " out of range [0, ", n,
+                ")");
   }
   at::parallel_for(0, b, 16, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {

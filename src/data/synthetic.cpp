@@ -19,7 +19,8 @@ torch::Tensor random_images(const DatasetInfo& info, int64_t n, Rng& rng) {
 torch::Tensor random_labels(const DatasetInfo& info, int64_t n, Rng& rng) {
   auto labels = torch::empty({n}, torch::kInt64);
   int64_t* p = labels.data_ptr<int64_t>();
-  for (int64_t i = 0; i < n; ++i) p[i] = static_cast<int64_t>(rng.uniform_int(static_cast<uint64_t>(info.num_classes)));
+  for (int64_t i = 0; i < n; ++i)
+    p[i] = static_cast<int64_t>(rng.uniform_int(static_cast<uint64_t>(info.num_classes)));
   return labels;
 }
 

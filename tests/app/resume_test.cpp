@@ -78,7 +78,8 @@ TEST_F(Resume, KillNineAtSeveralPointsThenResumeGivesIdenticalFiles) {
     const pid_t pid = testing::spawn_pfedhn(train_args(dir), *tmp_ / "killed.log");
     // Kill points follow progress, not wall time (a fast build finishes the run in about a
     // second): shortly after checkpoint 1, 21 or 41, at a random round before the next one.
-    const fs::path reached = dir / "checkpoints" / ("ckpt-" + std::to_string(1 + 20 * point) + ".pt");
+    const fs::path reached =
+        dir / "checkpoints" / ("ckpt-" + std::to_string(1 + 20 * point) + ".pt");
     ASSERT_TRUE(poll_until([&] { return fs::exists(reached); })) << slurp(*tmp_ / "killed.log");
     std::this_thread::sleep_for(
         std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 100)(gen)));

@@ -39,8 +39,9 @@ DatasetSplits to_device(DatasetSplits splits, const torch::Device& device);
 torch::Tensor normalise_images(const torch::Tensor& images_u8, const DatasetInfo& info);
 
 // Splits the official training set into train and a seeded random `val_size` validation set,
-// keeping the raw pixels (see Split). The validation indices are the first `val_size` of a permutation
-// drawn from Rng(derive_seed(seed, {stream::kValSplit})); both subsets keep increasing index order.
+// keeping the raw pixels (see Split). The validation indices are the first `val_size` of a
+// permutation drawn from Rng(derive_seed(seed, {stream::kValSplit})); both subsets keep increasing
+// index order.
 DatasetSplits make_splits(const DatasetInfo& info, const torch::Tensor& train_images_u8,
                           const torch::Tensor& train_labels, const torch::Tensor& test_images_u8,
                           const torch::Tensor& test_labels, int64_t val_size, uint64_t seed);
