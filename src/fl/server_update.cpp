@@ -2,6 +2,8 @@
 
 #include <stdexcept>
 
+#include "pfedhn/fl/sgd.h"
+
 namespace pfedhn::fl {
 
 std::unique_ptr<torch::optim::SGD> make_server_optimizer(models::HyperNetwork& hnet,
@@ -18,33 +20,29 @@ std::unique_ptr<torch::optim::SGD> make_server_optimizer(models::HyperNetwork& h
       torch::optim::SGDOptions(opts.lr).momentum(opts.momentum).weight_decay(opts.weight_decay));
 }
 
-void sgd_step_in_place(torch::optim::SGD& optimizer) {
-  torch::NoGradGuard no_grad;
+void sgd_step_in_place(torch::optim::SGD& optimizer, double grad_scale) {
   for (auto& group : optimizer.param_groups()) {
     const auto& o = static_cast<const torch::optim::SGDOptions&>(group.options());
     TORCH_CHECK(!o.nesterov() && o.dampening() == 0.0,
                 "sgd_step_in_place: nesterov and dampening are not supported");
+    const SgdHyper hyper{o.lr(), o.momentum(), o.weight_decay()};
     for (auto& p : group.params()) {
       if (!p.grad().defined()) continue;
-      torch::Tensor grad = p.mutable_grad();
-      if (o.weight_decay() != 0) grad.add_(p, o.weight_decay());
-      if (o.momentum() != 0) {
-        auto& state = optimizer.state();
-        const std::string key = c10::guts::to_string(p.unsafeGetTensorImpl());  // as SGD keys it
-        auto it = state.find(key);
-        if (it == state.end()) {
-          auto param_state = std::make_unique<torch::optim::SGDParamState>();
-          param_state->momentum_buffer(torch::clone(grad).detach());
-          it = state.emplace(key, std::move(param_state)).first;
-        } else {
-          static_cast<torch::optim::SGDParamState&>(*it->second)
-              .momentum_buffer()
-              .mul_(o.momentum())
-              .add_(grad);
-        }
-        grad = static_cast<torch::optim::SGDParamState&>(*it->second).momentum_buffer();
+      // The momentum buffer lives in the optimiser's own state, keyed as SGD keys it, so that
+      // checkpoints of the optimiser carry it.
+      auto& state = optimizer.state();
+      const std::string key = c10::guts::to_string(p.unsafeGetTensorImpl());
+      auto it = state.find(key);
+      torch::Tensor buffer;
+      if (it != state.end()) {
+        buffer = static_cast<torch::optim::SGDParamState&>(*it->second).momentum_buffer();
       }
-      p.add_(grad, -o.lr());
+      sgd_update(p, p.grad(), buffer, grad_scale, hyper);
+      if (it == state.end() && buffer.defined()) {
+        auto param_state = std::make_unique<torch::optim::SGDParamState>();
+        param_state->momentum_buffer(buffer);
+        state.emplace(key, std::move(param_state));
+      }
     }
   }
 }
@@ -71,8 +69,8 @@ double server_update(models::HyperNetwork& hnet, torch::optim::SGD& optimizer,
   for (size_t i = 0; i < params.size(); ++i) {
     params[i].mutable_grad() = grads[i].defined() ? grads[i] : torch::zeros_like(params[i]);
   }
-  const double norm = torch::nn::utils::clip_grad_norm_(params, grad_clip);
-  sgd_step_in_place(optimizer);
+  const double norm = global_norm(grads);
+  sgd_step_in_place(optimizer, clip_coefficient(norm, grad_clip));
   // The gradients are views into autograd's buffers; drop them rather than zeroing in place.
   for (auto& p : params) p.mutable_grad() = torch::Tensor();
   return norm;

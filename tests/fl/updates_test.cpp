@@ -149,7 +149,10 @@ TEST(ServerUpdate, AveragesTheVectorJacobianProductsOfSeveralClients) {
   for (size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(torch::allclose(pa[i], pb[i], 1e-5, 1e-6));
 }
 
-TEST(ServerUpdate, InPlaceSgdStepEqualsTorchSgdOverSeveralSteps) {
+// sgd_step_in_place fuses the scaling, weight decay, momentum and step into one pass per
+// parameter, so it matches torch::optim::SGD on the scaled gradients up to float rounding (the
+// order of the float operations is SGD's, but LibTorch's vector kernels may fuse multiply-adds).
+TEST(ServerUpdate, InPlaceSgdStepEqualsTorchSgdOnScaledGradientsOverSeveralSteps) {
   torch::manual_seed(4);
   const auto init_a = torch::randn({5, 3}), init_b = torch::randn({7});
   auto make = [&] {
@@ -172,13 +175,18 @@ TEST(ServerUpdate, InPlaceSgdStepEqualsTorchSgdOverSeveralSteps) {
     const auto g0 = torch::randn({5, 3}), g1 = torch::randn({7});
     ours[0].mutable_grad() = g0.clone();
     ours[1].mutable_grad() = g1.clone();
-    theirs[0].mutable_grad() = g0.clone();
-    theirs[1].mutable_grad() = g1.clone();
-    sgd_step_in_place(opt_ours);
+    const double scale = step == 1 ? 0.25 : 1.0;
+    theirs[0].mutable_grad() = g0 * scale;
+    theirs[1].mutable_grad() = g1 * scale;
+    sgd_step_in_place(opt_ours, scale);
     opt_theirs.step();
     for (size_t i = 0; i < ours.size(); ++i) {
-      EXPECT_TRUE(torch::equal(ours[i], theirs[i])) << "step " << step << " param " << i;
+      EXPECT_TRUE(torch::allclose(ours[i], theirs[i], 1e-6, 1e-7))
+          << "step " << step << " param " << i << ": max diff "
+          << (ours[i] - theirs[i]).abs().max().item<double>();
     }
+    // The gradients are left as they were.
+    EXPECT_TRUE(torch::equal(ours[0].grad(), g0));
   }
 }
 
@@ -207,6 +215,46 @@ TEST(ClientUpdate, OneFullBatchStepIsMinusLrTimesTheGradient) {
     EXPECT_TRUE(torch::allclose(result.delta[i], opts.lr * w[i].grad(), 1e-4, 1e-7)) << i;
   }
   EXPECT_NEAR(result.mean_loss, loss.item<double>(), 1e-5);
+}
+
+// The flat-buffer optimiser against the textbook loop: torch::optim::SGD with momentum and weight
+// decay after clip_grad_norm_, over several steps with the clip active. Every batch is the whole
+// client (batch >= n), so both see the same samples; only the row order, hence rounding, differs.
+TEST(ClientUpdate, SeveralStepsEqualTorchSgdAfterClipGradNorm) {
+  const auto spec = tiny_spec();
+  auto hnet = tiny_hnet(spec, 12);
+  const auto theta = detached(hnet->forward(2));
+  const auto train = random_split(24, 3, 9);
+  const auto idx = torch::arange(24, torch::kLong);
+  ClientUpdateOptions opts;
+  opts.inner_steps = 6;
+  opts.batch_size = 64;
+  opts.lr = 0.05;
+  opts.momentum = 0.9;
+  opts.weight_decay = 0.01;
+  opts.grad_clip = 0.5;
+  const auto result = client_update(spec, theta, train, idx, nullptr, opts, 5);
+
+  Weights w;
+  for (const auto& t : theta) w.push_back(t.clone().requires_grad_(true));
+  torch::optim::SGD sgd(
+      w, torch::optim::SGDOptions(opts.lr).momentum(opts.momentum).weight_decay(opts.weight_decay));
+  int clipped = 0;
+  for (int64_t step = 0; step < opts.inner_steps; ++step) {
+    sgd.zero_grad();
+    torch::nn::functional::cross_entropy(models::target_forward(spec, w, train.gather(idx)),
+                                         train.y.index_select(0, idx))
+        .backward();
+    clipped += torch::nn::utils::clip_grad_norm_(w, opts.grad_clip) > opts.grad_clip;
+    sgd.step();
+  }
+  EXPECT_GT(clipped, 0) << "the clip must be active for this test to mean something";
+  ASSERT_EQ(result.delta.size(), w.size());
+  for (size_t i = 0; i < w.size(); ++i) {
+    const auto expected = theta[i] - w[i].detach();
+    EXPECT_TRUE(torch::allclose(result.delta[i], expected, 1e-3, 1e-6))
+        << i << ": max diff " << (result.delta[i] - expected).abs().max().item<double>();
+  }
 }
 
 TEST(ClientUpdate, ClipsTheInnerGradientNorm) {
