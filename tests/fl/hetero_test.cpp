@@ -16,20 +16,8 @@ namespace pfedhn::fl {
 namespace {
 
 config::Config hetero_config(config::Variant variant, std::vector<int64_t> widths) {
-  config::Config cfg;
-  cfg.seed = 3;
-  cfg.dataset.data = "mnist";
-  cfg.model.variant = variant;
-  cfg.model.in_channels = 1;
-  cfg.model.out_dim = 10;
-  cfg.model.n_kernels = 4;
+  config::Config cfg = testing::small_trainer_config(variant);
   cfg.model.hetero_kernels = std::move(widths);
-  cfg.model.n_hidden = 1;
-  cfg.client.num_nodes = 6;
-  cfg.client.num_classes_per_node = 2;
-  cfg.client.num_epochs = 10;
-  cfg.client.batch_size = 32;
-  cfg.server.hidden_dim = 32;
   return cfg;
 }
 
