@@ -12,6 +12,7 @@
 #include "pfedhn/data/catalog.h"
 #include "pfedhn/data/synthetic.h"
 #include "pfedhn/eval/evaluator.h"
+#include "pfedhn/fl/hetero.h"
 #include "pfedhn/fl/trainer.h"
 #include "pfedhn/models/flops.h"
 #include "pfedhn/util/error.h"
@@ -108,6 +109,9 @@ int run_bench(const BenchOptions& options) {
   train.config_file = options.config_file;
   train.overrides = options.overrides;
   const config::Config cfg = resolve_config(train);
+  if (fl::is_hetero(cfg)) {
+    throw UserError("pfedhn bench times one target width: leave model.hetero_kernels empty");
+  }
   const torch::Device device = select_device(cfg.device);
   const int64_t threads = set_thread_count(cfg.num_threads);
   const data::DatasetInfo* info = data::find_dataset(cfg.dataset.data);

@@ -20,6 +20,7 @@
 #include "pfedhn/data/partition.h"
 #include "pfedhn/eval/evaluator.h"
 #include "pfedhn/fl/distributed.h"
+#include "pfedhn/fl/hetero.h"
 #include "pfedhn/fl/trainer.h"
 #include "pfedhn/io/checkpoint.h"
 #include "pfedhn/io/progress.h"
@@ -172,8 +173,16 @@ int train_loop(const RunContext& ctx, io::LoadedCheckpoint* resume, StopSignals&
 
   fl::Trainer trainer(cfg, splits, std::move(run_data.clients), ctx.device);
   fl::Cluster* cluster = ctx.cluster.get();
-  logger->info("target network: {} parameters; hypernetwork embedding dim {}",
-               trainer.target_spec().num_parameters(), cfg.effective_embedding_dim());
+  const fl::HeteroReport hetero(cfg, trainer.clients());
+  const auto& specs = trainer.hypernetwork()->target_specs();
+  for (size_t s = 0; s < specs.size(); ++s) {
+    const std::string width = hetero.enabled()
+                                  ? fmt::format(" of width {} (clients i with i mod {} = {})",
+                                                specs[s].n_kernels, specs.size(), s)
+                                  : "";
+    logger->info("target network{}: {} parameters; hypernetwork embedding dim {}", width,
+                 specs[s].num_parameters(), cfg.effective_embedding_dim());
+  }
 
   io::LoopState loop;
   fs::path last_checkpoint;
@@ -193,7 +202,8 @@ int train_loop(const RunContext& ctx, io::LoadedCheckpoint* resume, StopSignals&
   loop.config_yaml = config::to_yaml(cfg);
 
   // On resume both files are rewritten from the checkpoint: rows written after it are dropped.
-  io::CsvLog metrics(run_dir / "metrics.csv", io::MetricsCsv::header(), loop.metrics_rows);
+  io::CsvLog metrics(run_dir / "metrics.csv", io::MetricsCsv::header() + hetero.csv_header_suffix(),
+                     loop.metrics_rows);
   io::CsvLog timing(run_dir / "timing.csv", io::TimingCsv::header(), loop.timing_rows);
   eval::BestTracker best{loop.has_best, loop.best};
 
@@ -221,12 +231,14 @@ int train_loop(const RunContext& ctx, io::LoadedCheckpoint* resume, StopSignals&
             ? loop.loss_since_eval / static_cast<double>(loop.rounds_since_eval)
             : NAN;
     metrics.append(
-        io::MetricsCsv::row(record, (round + 1) * trainer.clients_per_round(), train_loss));
+        io::MetricsCsv::row(record, (round + 1) * trainer.clients_per_round(), train_loss) +
+        hetero.csv_row_suffix(record));
     timing.append(io::TimingCsv::row(round, elapsed()));
     loop.loss_since_eval = 0.0;
     loop.rounds_since_eval = 0;
     const bool is_best = best.update(record);
     progress.log(eval_line(record) + (is_best ? " *best*" : ""));
+    if (hetero.enabled()) progress.log(hetero.log_line(record));
     loop.last_test_accuracy = state.last_test_accuracy = record.test.accuracy;
     loop.last_eval = record;
     loop.has_last_eval = true;
@@ -328,6 +340,9 @@ int train_loop(const RunContext& ctx, io::LoadedCheckpoint* resume, StopSignals&
   summary.client_updates = total * trainer.clients_per_round();
   summary.best = best.best;
   summary.final = loop.last_eval;
+  summary.widths = hetero.widths();
+  summary.best_per_width = hetero.per_width(summary.best);
+  summary.final_per_width = hetero.per_width(summary.final);
   io::write_results(run_dir / "results.json", summary);
   io::RunInfo info;
   info.wall_seconds = elapsed();
@@ -360,6 +375,7 @@ int train_loop(const RunContext& ctx, io::LoadedCheckpoint* resume, StopSignals&
       "done in {}: test accuracy at best val (round {}) = {:.4f}; final test accuracy {:.4f}",
       io::ProgressReporter::format_duration(info.wall_seconds), best.best.round,
       best.best.test.accuracy, loop.last_eval.test.accuracy);
+  if (hetero.enabled()) logger->info("at best val: {}", hetero.log_line(best.best));
   logger->info("results: {}", (run_dir / "results.json").string());
   return 0;
 }
@@ -396,6 +412,8 @@ void log_start(const RunContext& ctx) {
 void start_cluster(RunContext& ctx, const TrainOptions& options,
                    const std::optional<fl::DistEnv>& env) {
   const auto timeout = std::chrono::seconds(ctx.cfg.dist_timeout);
+  const int64_t world_size = options.workers > 1 ? options.workers : env ? env->world_size : 1;
+  fl::check_hetero_world_size(ctx.cfg, world_size);
   if (options.workers > 1) {
     fl::DistEnv local;
     local.world_size = options.workers;
@@ -430,6 +448,7 @@ int run_worker(const TrainOptions& options, const fl::DistEnv& env) {
   fl::Cluster cluster(env, cfg, std::chrono::seconds(cfg.dist_timeout));
   cluster.connect(adopt);
   cfg = cluster.config();
+  fl::check_hetero_world_size(cfg, env.world_size);
   if (adopt) {  // this rank's own harmless overrides (e.g. num_threads) still apply
     config::apply_overrides(cfg, options.overrides);
     config::resolve_and_validate(cfg);

@@ -215,6 +215,9 @@ struct KeyDescriptor {
   std::function<double(const Config&)> number;           // numeric keys only, for `range`
   Range range;
   bool quoted = false;  // strings are written double-quoted so any text round-trips
+  // List keys only: the values, written as a YAML flow sequence; `set` and `get` use the text
+  // "[8, 16, 32]", and a YAML sequence is turned into that text before `set`.
+  std::function<std::vector<int64_t>(const Config&)> ints;
 };
 
 // Accessors usable with both `Config&` and `const Config&` (the parentheses make
@@ -288,6 +291,50 @@ KeyDescriptor enum_key(const char* key, const char* description, Access access) 
   return d;
 }
 
+std::string int_list_text(const std::vector<int64_t>& values) {
+  std::string out;
+  for (const int64_t v : values) out += (out.empty() ? "" : ", ") + std::to_string(v);
+  return "[" + out + "]";
+}
+
+// "[8, 16, 32]", "8,16,32", "[]" or "" (the empty list).
+std::vector<int64_t> parse_int_list(const std::string& text) {
+  const char* kExpected = "expected a list of integers, e.g. [8, 16, 32]";
+  std::string_view s(text);
+  const auto trim_view = [](std::string_view v) {
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+    return v;
+  };
+  s = trim_view(s);
+  if (!s.empty() && s.front() == '[') {
+    if (s.back() != ']') throw BadValue(kExpected);
+    s = trim_view(s.substr(1, s.size() - 2));
+  }
+  std::vector<int64_t> out;
+  if (s.empty()) return out;
+  for (;;) {
+    const size_t comma = s.find(',');
+    const std::string item(trim_view(s.substr(0, comma)));
+    try {
+      out.push_back(parse_int(item));
+    } catch (const BadValue&) {
+      throw BadValue(kExpected);
+    }
+    if (comma == std::string_view::npos) return out;
+    s.remove_prefix(comma + 1);
+  }
+}
+
+template <typename Access>
+KeyDescriptor int_list_key(const char* key, const char* description, Access access) {
+  KeyDescriptor d = new_key(key, "int list", description);
+  d.set = [access](Config& c, const std::string& t) { access(c) = parse_int_list(t); };
+  d.get = [access](const Config& c) { return int_list_text(access(c)); };
+  d.ints = [access](const Config& c) { return access(c); };
+  return d;
+}
+
 // Flower's spelling of the variant: local: true means pFedHN-PC.
 KeyDescriptor local_key() {
   KeyDescriptor d = new_key("model.local", "bool",
@@ -352,6 +399,9 @@ std::vector<KeyDescriptor> build_key_table() {
                 field(M, &MC::inner_grad_clip), above(0)),
       bool_key("model.spec_norm", "spectral norm on every hypernetwork linear layer",
                field(M, &MC::spec_norm)),
+      int_list_key("model.hetero_kernels",
+                   "target widths of heterogeneous clients (client i: entry i mod n); [] = off",
+                   field(M, &MC::hetero_kernels)),
 
       float_key("server.lr", "hypernetwork SGD learning rate", field(S, &SC::lr), above(0)),
       float_key("server.embed_lr", "learning rate of the client embeddings; 0 = server.lr",
@@ -549,14 +599,17 @@ class Source {
              const std::string& origin) {
     const KeyDescriptor* d = find_key(key);
     if (d == nullptr) throw_unknown_key(key, origin);
-    if (!value.IsScalar()) {
-      throw ConfigError("config key '" + key + "' in " + origin + " needs a single value (" +
-                        d->info.type + "), got " + node_kind(value));
+    const bool list = d->ints && value.IsSequence();
+    if (!value.IsScalar() && !list) {
+      throw ConfigError("config key '" + key + "' in " + origin + " needs " +
+                        (d->ints ? "a list of integers, e.g. [8, 16, 32]"
+                                 : "a single value (" + d->info.type + ")") +
+                        ", got " + node_kind(value));
     }
     if (reject_repeated_keys_ && set_keys_.count(key) > 0) {
       throw ConfigError("config key '" + key + "' is given twice in " + origin);
     }
-    const std::string& text = value.Scalar();
+    const std::string text = list ? sequence_text(key, value, origin) : value.Scalar();
     try {
       d->set(cfg, text);
     } catch (const BadValue& e) {
@@ -585,6 +638,20 @@ class Source {
                         text + "; set only one of them");
     }
     settings[d.info.key] = Setting{text, canonical};
+  }
+
+  // A YAML sequence of scalars as the list text "[a, b]" that list keys parse.
+  static std::string sequence_text(const std::string& key, const YAML::Node& value,
+                                   const std::string& origin) {
+    std::string out;
+    for (const auto& item : value) {
+      if (!item.IsScalar()) {
+        throw ConfigError("config key '" + key + "' in " + origin +
+                          " needs a list of integers, got " + node_kind(item) + " in the list");
+      }
+      out += (out.empty() ? "" : ", ") + item.Scalar();
+    }
+    return "[" + out + "]";
   }
 
   bool reject_repeated_keys_;
@@ -839,6 +906,23 @@ void check_ranges(const Config& cfg) {
   }
 }
 
+void check_hetero_kernels(const Config& cfg) {
+  const auto& sizes = cfg.model.hetero_kernels;
+  const std::string key = "model.hetero_kernels=" + int_list_text(sizes);
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    if (sizes[i] < 1) throw ConfigError(key + " is out of range: every width must be >= 1");
+    if (std::find(sizes.begin(), sizes.begin() + static_cast<std::ptrdiff_t>(i), sizes[i]) !=
+        sizes.begin() + static_cast<std::ptrdiff_t>(i)) {
+      throw ConfigError(key + " lists the width " + std::to_string(sizes[i]) +
+                        " twice: every width must be distinct");
+    }
+  }
+  if (static_cast<int64_t>(sizes.size()) > cfg.client.num_nodes) {
+    throw ConfigError(key + " has more widths than client.num_nodes (" +
+                      std::to_string(cfg.client.num_nodes) + "): every width needs a client");
+  }
+}
+
 void check_against_dataset(const Config& cfg, const data::DatasetInfo& ds) {
   const std::string of_dataset = " for dataset '" + ds.name + "'";
   if (cfg.dataset.val_size >= ds.train_size) {
@@ -927,6 +1011,7 @@ void resolve_and_validate(Config& cfg) {
     throw ConfigError("dataset.root is empty: it must name the folder holding the datasets");
   }
   check_ranges(cfg);
+  check_hetero_kernels(cfg);
   if (cfg.client.clients_per_round > cfg.client.num_nodes) {
     throw ConfigError("client.clients_per_round=" + std::to_string(cfg.client.clients_per_round) +
                       " is out of range: must be <= client.num_nodes (" +
@@ -947,6 +1032,12 @@ std::string to_yaml(const Config& cfg) {
       open_group = group;
     }
     out << YAML::Key << leaf_of(d.info.key) << YAML::Value;
+    if (d.ints) {
+      out << YAML::Flow << YAML::BeginSeq;
+      for (const int64_t v : d.ints(cfg)) out << v;
+      out << YAML::EndSeq;
+      continue;
+    }
     if (d.quoted) out << YAML::DoubleQuoted;
     out << d.get(cfg);
   }

@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "pfedhn/data/catalog.h"
+#include "pfedhn/fl/hetero.h"
 #include "pfedhn/util/rng.h"
 
 namespace pfedhn::fl {
@@ -26,7 +27,7 @@ models::TargetSpec target_spec_from_config(const config::Config& cfg) {
 
 Trainer::Trainer(const config::Config& cfg, const data::DatasetSplits& data,
                  std::vector<data::ClientIndices> clients, torch::Device device)
-    : spec_(target_spec_from_config(cfg)),
+    : spec_(target_specs_from_config(cfg).front()),
       server_grad_clip_(cfg.server.grad_clip),
       clients_per_round_(cfg.client.clients_per_round),
       seed_(cfg.seed),
@@ -45,7 +46,8 @@ Trainer::Trainer(const config::Config& cfg, const data::DatasetSplits& data,
   hopts.hidden_dim = cfg.server.hidden_dim;
   hopts.n_hidden = cfg.model.n_hidden;
   hopts.spectral_norm = cfg.model.spec_norm;
-  hnet_ = models::HyperNetwork(spec_, hopts);
+  hopts.client_spec = hetero_assignment(cfg);
+  hnet_ = models::HyperNetwork(target_specs_from_config(cfg), hopts);
   hnet_->reset_parameters(derive_seed(seed_, {stream::kHypernetInit}));
   hnet_->to(device);
 
@@ -106,8 +108,9 @@ ClientUpdateResult Trainer::run_client(int64_t round, int64_t client,
   LocalState* local = locals_.empty() ? nullptr : &locals_[static_cast<size_t>(client)];
   const uint64_t stream_seed = derive_seed(
       seed_, {stream::kClientUpdate, static_cast<uint64_t>(round), static_cast<uint64_t>(client)});
-  return client_update(spec_, theta, data_.train, clients_[static_cast<size_t>(client)].train,
-                       local, client_opts_, stream_seed);
+  return client_update(target_spec(client), theta, data_.train,
+                       clients_[static_cast<size_t>(client)].train, local, client_opts_,
+                       stream_seed);
 }
 
 RoundReport Trainer::finish_round(RoundPlan plan, std::vector<ClientUpdateResult> results) {
@@ -202,7 +205,8 @@ std::function<torch::Tensor(const torch::Tensor&)> Trainer::client_model(int64_t
                                                                          models::Weights weights) {
   models::LocalLayer local =
       locals_.empty() ? models::LocalLayer(nullptr) : locals_[static_cast<size_t>(client)].layer;
-  return [spec = spec_, weights = std::move(weights), local](const torch::Tensor& x) mutable {
+  return [spec = target_spec(client), weights = std::move(weights),
+          local](const torch::Tensor& x) mutable {
     torch::NoGradGuard no_grad;
     auto out = models::target_forward(spec, weights, x);
     return local ? local->forward(out) : out;

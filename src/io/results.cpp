@@ -69,7 +69,7 @@ nlohmann::json split_metrics_json(const eval::SplitMetrics& m, bool with_clients
   return j;
 }
 
-nlohmann::json summary_json(const RunSummary& s) {
+static nlohmann::json summary_json_common(const RunSummary& s) {
   auto record_json = [](const eval::EvalRecord& r) {
     return nlohmann::json{{"round", r.round},
                           {"val", split_metrics_json(r.val, true)},
@@ -90,6 +90,29 @@ nlohmann::json summary_json(const RunSummary& s) {
            {{"train", s.client_train_samples},
             {"val", s.client_val_samples},
             {"test", s.client_test_samples}}}};
+}
+
+nlohmann::json summary_json(const RunSummary& s) {
+  nlohmann::json j = summary_json_common(s);
+  if (s.widths.empty()) return j;
+  auto widths_json = [&](const std::vector<eval::GroupAccuracy>& groups) {
+    auto out = nlohmann::json::array();
+    for (size_t i = 0; i < groups.size() && i < s.widths.size(); ++i) {
+      const auto& g = groups[i];
+      out.push_back({{"n_kernels", s.widths[i]},
+                     {"clients", g.clients},
+                     {"val_accuracy", number_or_null(g.val_accuracy)},
+                     {"test_accuracy", number_or_null(g.test_accuracy)},
+                     {"val_correct", g.val_correct},
+                     {"val_total", g.val_total},
+                     {"test_correct", g.test_correct},
+                     {"test_total", g.test_total}});
+    }
+    return out;
+  };
+  j["per_width"] = {{"best", widths_json(s.best_per_width)},
+                    {"final", widths_json(s.final_per_width)}};
+  return j;
 }
 
 void write_results(const std::filesystem::path& path, const RunSummary& summary) {

@@ -63,7 +63,20 @@ torch::Tensor MaybeSpectralLinearImpl::forward(const torch::Tensor& x) {
 }
 
 HyperNetworkImpl::HyperNetworkImpl(TargetSpec spec, HyperNetworkOptions options)
-    : spec_(std::move(spec)), options_(options) {
+    : HyperNetworkImpl(std::vector<TargetSpec>{std::move(spec)}, std::move(options)) {}
+
+HyperNetworkImpl::HyperNetworkImpl(std::vector<TargetSpec> specs, HyperNetworkOptions options)
+    : specs_(std::move(specs)), options_(std::move(options)) {
+  TORCH_CHECK(!specs_.empty(), "HyperNetwork: no target spec");
+  const bool hetero = !options_.client_spec.empty();
+  TORCH_CHECK(hetero || specs_.size() == 1, "HyperNetwork: ", specs_.size(),
+              " target specs need options.client_spec");
+  TORCH_CHECK(!hetero || static_cast<int64_t>(options_.client_spec.size()) == options_.num_clients,
+              "HyperNetwork: options.client_spec needs one entry per client");
+  for (const int64_t s : options_.client_spec) {
+    TORCH_CHECK(s >= 0 && s < static_cast<int64_t>(specs_.size()),
+                "HyperNetwork: client_spec entry ", s, " names no target spec");
+  }
   embeddings_ = register_parameter("embeddings",
                                    torch::empty({options_.num_clients, options_.embedding_dim}));
   int64_t in = options_.embedding_dim;
@@ -73,13 +86,24 @@ HyperNetworkImpl::HyperNetworkImpl(TargetSpec spec, HyperNetworkOptions options)
                         MaybeSpectralLinear(in, options_.hidden_dim, options_.spectral_norm)));
     in = options_.hidden_dim;
   }
-  for (const auto& t : spec_.tensors) {
-    std::string name = t.name;
-    std::replace(name.begin(), name.end(), '.', '_');
-    heads_.push_back(register_module(
-        "head_" + name,
-        MaybeSpectralLinear(options_.hidden_dim, t.numel(), options_.spectral_norm)));
+  for (const auto& spec : specs_) {
+    auto& heads = heads_.emplace_back();
+    const std::string prefix = hetero ? "head_k" + std::to_string(spec.n_kernels) + "_" : "head_";
+    for (const auto& t : spec.tensors) {
+      std::string name = t.name;
+      std::replace(name.begin(), name.end(), '.', '_');
+      heads.push_back(register_module(
+          prefix + name,
+          MaybeSpectralLinear(options_.hidden_dim, t.numel(), options_.spectral_norm)));
+    }
   }
+}
+
+size_t HyperNetworkImpl::spec_index(int64_t client) const {
+  TORCH_CHECK(client >= 0 && client < options_.num_clients, "HyperNetwork: no client ", client);
+  return options_.client_spec.empty()
+             ? 0
+             : static_cast<size_t>(options_.client_spec[static_cast<size_t>(client)]);
 }
 
 void HyperNetworkImpl::reset_parameters(uint64_t seed) {
@@ -91,7 +115,9 @@ void HyperNetworkImpl::reset_parameters(uint64_t seed) {
     embeddings_.normal_(0.0, 1.0, gen);
   }
   for (auto& layer : mlp_) layer->reset_parameters(gen);
-  for (auto& head : heads_) head->reset_parameters(gen);
+  for (auto& heads : heads_) {
+    for (auto& head : heads) head->reset_parameters(gen);
+  }
 }
 
 Weights HyperNetworkImpl::forward(int64_t client) {
@@ -108,11 +134,24 @@ std::vector<Weights> HyperNetworkImpl::forward(const std::vector<int64_t>& clien
     h = mlp_[i]->forward(h);
   }
   std::vector<Weights> out(clients.size());
-  for (auto& w : out) w.reserve(heads_.size());
-  for (size_t i = 0; i < heads_.size(); ++i) {
-    const torch::Tensor rows = heads_[i]->forward(h);  // [K, numel]
+  for (size_t s = 0; s < specs_.size(); ++s) {
+    std::vector<int64_t> rows_of_spec;  // positions k of this spec's clients
     for (size_t k = 0; k < clients.size(); ++k) {
-      out[k].push_back(rows.select(0, static_cast<int64_t>(k)).view(spec_.tensors[i].shape));
+      if (spec_index(clients[k]) == s) rows_of_spec.push_back(static_cast<int64_t>(k));
+    }
+    if (rows_of_spec.empty()) continue;
+    const torch::Tensor hs =
+        rows_of_spec.size() == clients.size()
+            ? h
+            : h.index_select(0, torch::tensor(rows_of_spec, torch::kLong).to(h.device()));
+    const TargetSpec& spec = specs_[s];
+    for (const int64_t k : rows_of_spec) out[static_cast<size_t>(k)].reserve(spec.tensors.size());
+    for (size_t i = 0; i < spec.tensors.size(); ++i) {
+      const torch::Tensor rows = heads_[s][i]->forward(hs);  // [K_s, numel]
+      for (size_t j = 0; j < rows_of_spec.size(); ++j) {
+        out[static_cast<size_t>(rows_of_spec[j])].push_back(
+            rows.select(0, static_cast<int64_t>(j)).view(spec.tensors[i].shape));
+      }
     }
   }
   return out;

@@ -12,20 +12,7 @@ namespace pfedhn::fl {
 namespace {
 
 config::Config small_config(config::Variant variant) {
-  config::Config cfg;
-  cfg.seed = 3;
-  cfg.dataset.data = "mnist";
-  cfg.model.variant = variant;
-  cfg.model.in_channels = 1;
-  cfg.model.out_dim = 10;
-  cfg.model.n_kernels = 4;
-  cfg.model.n_hidden = 1;
-  cfg.client.num_nodes = 6;
-  cfg.client.num_classes_per_node = 2;
-  cfg.client.num_epochs = 10;
-  cfg.client.batch_size = 32;
-  cfg.server.hidden_dim = 32;
-  return cfg;
+  return testing::small_trainer_config(variant);
 }
 
 eval::EvalRecord evaluate(Trainer& t, const data::DatasetSplits& d, int64_t round) {

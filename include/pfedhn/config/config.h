@@ -29,6 +29,9 @@ struct ModelConfig {
   double wd = 5e-5;  // inner (client) weight decay
   double inner_grad_clip = 50.0;
   bool spec_norm = false;
+  // Heterogeneous target networks (paper Section 5.2): the widths served by one hypernetwork;
+  // client i gets hetero_kernels[i % size()]. Empty = off (every client gets n_kernels).
+  std::vector<int64_t> hetero_kernels;
 };
 
 struct ServerConfig {
@@ -81,7 +84,7 @@ struct Config {
 // One entry per valid dotted key, in the order they are printed.
 struct KeyInfo {
   std::string key;          // "client.num_rounds"
-  std::string type;         // "int", "float", "bool", "string", or "a|b|c" for enums
+  std::string type;         // "int", "float", "bool", "string", "int list", or "a|b|c" for enums
   std::string description;  // one line
 };
 const std::vector<KeyInfo>& all_keys();

@@ -81,7 +81,9 @@ class Trainer {
   const std::vector<data::ClientIndices>& clients() const { return clients_; }
   const data::DatasetSplits& data() const { return data_; }
   bool has_local_states() const { return !locals_.empty(); }
+  // The target network (with model.hetero_kernels: the first width's), and one client's.
   const models::TargetSpec& target_spec() const { return spec_; }
+  const models::TargetSpec& target_spec(int64_t client) const { return hnet_->target_spec(client); }
   int64_t num_clients() const { return static_cast<int64_t>(clients_.size()); }
   int64_t clients_per_round() const { return clients_per_round_; }
 

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "pfedhn/eval/evaluator.h"
+#include "pfedhn/eval/groups.h"
 
 namespace pfedhn::io {
 
@@ -47,6 +48,10 @@ struct RunSummary {
   eval::EvalRecord best;   // the evaluation with the best val accuracy
   eval::EvalRecord final;  // the last evaluation
   std::vector<int64_t> client_train_samples, client_val_samples, client_test_samples;
+  // Heterogeneous target networks only (else empty): the widths and, for the best and the
+  // final evaluation, the pooled accuracy of each width's clients ("per_width" in the JSON).
+  std::vector<int64_t> widths;
+  std::vector<eval::GroupAccuracy> best_per_width, final_per_width;
 };
 
 nlohmann::json split_metrics_json(const eval::SplitMetrics& m, bool with_clients);

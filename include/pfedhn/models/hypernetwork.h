@@ -35,13 +35,23 @@ struct HyperNetworkOptions {
   int64_t hidden_dim = 100;
   int64_t n_hidden = 3;
   bool spectral_norm = false;
+  // Heterogeneous target networks only (several specs): client c gets specs[client_spec[c]];
+  // one entry per client. Empty when every client has the one spec.
+  std::vector<int64_t> client_spec;
 };
 
 // h(v_i; phi): client embedding -> MLP -> one linear head per target tensor (reference page,
-// "Hypernetwork"). Parameters are registered as "embeddings", "mlp.*" and "heads.*".
+// "Hypernetwork"). Parameters are registered as "embeddings", "mlp<i>.*" and "head_<tensor>.*".
+//
+// Heterogeneous target networks (paper Section 5.2): with several specs (e.g. the same network
+// with 8, 16 and 32 kernels) the shared embedding and MLP feed one set of heads per spec,
+// "head_k<n_kernels>_<tensor>.*"; a client's weights come from the heads of its own spec only,
+// so the gradient of a round reaches only the heads of the specs its clients have.
 class HyperNetworkImpl : public torch::nn::Module {
  public:
   HyperNetworkImpl(TargetSpec spec, HyperNetworkOptions options);
+  // Several target specs of distinct n_kernels; options.client_spec says whose is whose.
+  HyperNetworkImpl(std::vector<TargetSpec> specs, HyperNetworkOptions options);
 
   // The target tensors for `client`, with the autograd graph back to the parameters.
   // Equals forward({client})[0] bit for bit.
@@ -49,7 +59,8 @@ class HyperNetworkImpl : public torch::nn::Module {
 
   // The target tensors of several clients from ONE batched pass: their embeddings stacked
   // [K, d] through the MLP and the heads; result k belongs to clients[k]. (With spectral norm,
-  // one power iteration per call, not per client.)
+  // one power iteration per call, not per client.) With several specs, each spec's heads run
+  // once on the rows of that spec's clients; clients of different specs may be mixed.
   std::vector<Weights> forward(const std::vector<int64_t>& clients);
 
   // Re-draws every parameter from a generator seeded with `seed` (PyTorch's default inits:
@@ -61,15 +72,19 @@ class HyperNetworkImpl : public torch::nn::Module {
   std::vector<torch::Tensor> embedding_parameters() const { return {embeddings_}; }
   std::vector<torch::Tensor> network_parameters() const;
 
-  const TargetSpec& target_spec() const { return spec_; }
+  // The first (with one spec: the only) target spec, and the spec of one client.
+  const TargetSpec& target_spec() const { return specs_.front(); }
+  const TargetSpec& target_spec(int64_t client) const { return specs_[spec_index(client)]; }
+  const std::vector<TargetSpec>& target_specs() const { return specs_; }
+  size_t spec_index(int64_t client) const;
   const HyperNetworkOptions& options() const { return options_; }
 
  private:
-  TargetSpec spec_;
+  std::vector<TargetSpec> specs_;
   HyperNetworkOptions options_;
   torch::Tensor embeddings_;
   std::vector<MaybeSpectralLinear> mlp_;
-  std::vector<MaybeSpectralLinear> heads_;
+  std::vector<std::vector<MaybeSpectralLinear>> heads_;  // [spec][target tensor]
 };
 TORCH_MODULE(HyperNetwork);
 
