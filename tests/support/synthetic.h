@@ -33,6 +33,22 @@ inline data::DatasetSplits synthetic_mnist(int64_t train, int64_t val, int64_t t
   return d;
 }
 
+// A small, fast config on MNIST-shaped data for the algorithm tests.
+inline config::Config small_mnist_config(config::Algorithm algorithm) {
+  config::Config cfg;
+  cfg.seed = 3;
+  cfg.dataset.data = "mnist";
+  cfg.algorithm = algorithm;
+  cfg.model.in_channels = 1;
+  cfg.model.out_dim = 10;
+  cfg.model.n_kernels = 4;
+  cfg.model.n_hidden = 1;
+  cfg.client.num_epochs = 10;
+  cfg.client.batch_size = 32;
+  cfg.server.hidden_dim = 32;
+  return cfg;
+}
+
 // The config's "classes per client" partition of a synthetic 10-class dataset.
 inline std::vector<data::ClientIndices> partition_for(const data::DatasetSplits& d,
                                                       const config::Config& cfg) {
