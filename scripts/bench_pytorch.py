@@ -53,16 +53,30 @@ def flatten(tree, prefix=""):
     return out
 
 
+def set_algorithm_alias(cfg, key, value):
+    """model.variant and model.local are pfedhn's older names of the key `algorithm`."""
+    if key == "model.local":
+        value = "pfedhn_pc" if value is True else "pfedhn"
+    cfg["algorithm"] = value
+
+
 def load_config(path, overrides):
     try:
         with open(path) as f:
             cfg = flatten(yaml.safe_load(f) or {})
     except OSError as e:
         raise UserError(f"cannot read config '{path}': {e.strerror}")
+    for alias in ("model.variant", "model.local"):
+        if alias in cfg:
+            set_algorithm_alias(cfg, alias, cfg.pop(alias))
+    cfg.setdefault("algorithm", "pfedhn")
     for item in overrides:
         key, sep, text = item.partition("=")
         if not sep:
             raise UserError(f"override '{item}' is not of the form key=value")
+        if key in ("model.variant", "model.local"):
+            set_algorithm_alias(cfg, key, yaml.safe_load(text))
+            continue
         if key not in cfg:
             raise UserError(f"unknown config key '{key}'")
         cfg[key] = yaml.safe_load(text)
@@ -253,11 +267,10 @@ def build_models(cfg, num_classes):
     for key, expected in (("model.in_channels", in_channels), ("model.out_dim", num_classes)):
         if cfg.get(key) not in (None, 0, expected):
             raise UserError(f"{key}={cfg[key]} contradicts dataset {data} ({expected})")
-    variant = cfg["model.variant"]
-    if cfg.get("model.local") is True:
-        variant = "pfedhn_pc"
+    variant = cfg["algorithm"]
     if variant not in ("pfedhn", "pfedhn_pc"):
-        raise UserError(f"model.variant must be pfedhn or pfedhn_pc, got '{variant}'")
+        raise UserError(f"algorithm must be pfedhn or pfedhn_pc (the authors' code has no "
+                        f"baselines), got '{variant}'")
     pc = variant == "pfedhn_pc"
     target_cls = MnistTarget if data in ("mnist", "fashion_mnist") else LeNetTarget
     net = target_cls(in_channels, int(cfg["model.n_kernels"]), num_classes, with_head=not pc)

@@ -2,6 +2,7 @@
 """Plots pfedhn runs: test accuracy and loss against rounds, and per-client accuracies.
 
     scripts/plot_results.py RUN_DIR... [-o OUT_DIR] [--labels NAME...] [--split test|val]
+                            [--x round|client_updates]
 
 Each RUN_DIR is a run directory written by `pfedhn train` (metrics.csv and results.json).
 Writes OUT_DIR/curves.png (accuracy and loss against rounds, one line per run) and
@@ -54,6 +55,8 @@ def main():
     parser.add_argument("--labels", nargs="+", help="legend names, one per run")
     parser.add_argument("--split", choices=("test", "val"), default="test")
     parser.add_argument("--prefix", default="", help="prefix of the PNG file names")
+    parser.add_argument("--x", choices=("round", "client_updates"), default="round",
+                        help="x axis; client_updates compares runs with different clients per round")
     args = parser.parse_args()
     if args.labels and len(args.labels) != len(args.runs):
         fail(f"--labels names {len(args.labels)} runs but {len(args.runs)} are given")
@@ -69,15 +72,16 @@ def main():
     split = args.split
     fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(11, 4))
     for (rows, summary), label in zip(runs, labels):
-        rounds = [r["round"] + 1 for r in rows]
+        rounds = [r["round"] + 1 if args.x == "round" else r["client_updates"] for r in rows]
         ax_acc.plot(rounds, [100 * r[f"{split}_acc"] for r in rows], label=label)
         ax_loss.plot(rounds, [r[f"{split}_loss"] for r in rows], label=label)
         best = summary.get("best_round")
-        if best is not None:
+        if best is not None and args.x == "round":
             ax_acc.axvline(best + 1, color=ax_acc.lines[-1].get_color(), ls=":", lw=0.8)
-    ax_acc.set_xlabel("round")
+    xlabel = "round" if args.x == "round" else "client updates"
+    ax_acc.set_xlabel(xlabel)
     ax_acc.set_ylabel(f"{split} accuracy (%), pooled over clients")
-    ax_loss.set_xlabel("round")
+    ax_loss.set_xlabel(xlabel)
     ax_loss.set_ylabel(f"{split} loss (mean over clients)")
     ax_loss.set_yscale("log")
     for ax in (ax_acc, ax_loss):

@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "pfedhn/app/bench.h"
+#include "pfedhn/app/generalize.h"
 #include "pfedhn/app/train.h"
 #include "pfedhn/util/error.h"
 
@@ -59,6 +60,15 @@ int main(int argc, char** argv) {
                         "Record LibTorch's profiler trace of the timed rounds into FILE (Chrome "
                         "trace JSON)");
 
+  pfedhn::app::GeneralizeOptions generalize;
+  std::string generalize_dir;
+  auto* gen = app.add_subcommand(
+      "generalize",
+      "Adapt a run's held-out novel clients (novel.num_clients) and report their accuracy");
+  gen->add_option("run_dir", generalize_dir, "Run directory of a pfedhn train run")->required();
+  gen->add_option("overrides", generalize.overrides,
+                  "novel.steps=N, baseline.finetune_steps=N, num_threads=N");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -86,6 +96,10 @@ int main(int argc, char** argv) {
       if (!bench_config.empty()) bench.config_file = bench_config;
       if (!profile_file.empty()) bench.profile_file = profile_file;
       return pfedhn::app::run_bench(bench);
+    }
+    if (gen->parsed()) {
+      generalize.run_dir = generalize_dir;
+      return pfedhn::app::run_generalize(generalize);
     }
   } catch (const pfedhn::UserError& e) {
     std::cerr << "pfedhn: error: " << e.what() << '\n';

@@ -112,6 +112,10 @@ int run_bench(const BenchOptions& options) {
   if (fl::is_hetero(cfg)) {
     throw UserError("pfedhn bench times one target width: leave model.hetero_kernels empty");
   }
+  if (!config::uses_hypernetwork(cfg.algorithm)) {
+    throw UserError("pfedhn bench times pfedhn and pfedhn_pc rounds; algorithm=" +
+                    config::to_string(cfg.algorithm) + " is not benchmarked");
+  }
   const torch::Device device = select_device(cfg.device);
   const int64_t threads = set_thread_count(cfg.num_threads);
   const data::DatasetInfo* info = data::find_dataset(cfg.dataset.data);
@@ -142,7 +146,7 @@ int run_bench(const BenchOptions& options) {
   const auto& spec = trainer.target_spec();
   const auto& hopts = trainer.hypernetwork()->options();
   const int64_t k = trainer.clients_per_round();
-  const int64_t local_out = cfg.model.variant == config::Variant::kPFedHNPC ? cfg.model.out_dim : 0;
+  const int64_t local_out = cfg.algorithm == config::Algorithm::kPFedHNPC ? cfg.model.out_dim : 0;
   const double n = static_cast<double>(options.rounds);
   const double steps = static_cast<double>(k * cfg.client.num_epochs);
   const double local_flops = steps * static_cast<double>(cfg.client.batch_size) *
@@ -161,7 +165,7 @@ int run_bench(const BenchOptions& options) {
   nlohmann::json j;
   j["tool"] = "pfedhn";
   j["dataset"] = cfg.dataset.data;
-  j["variant"] = config::to_string(cfg.model.variant);
+  j["variant"] = config::to_string(cfg.algorithm);
   j["device"] = device.str();
   j["threads"] = threads;
   j["warmup_rounds"] = options.warmup_rounds;

@@ -1,7 +1,5 @@
 #include "pfedhn/app/train.h"
 
-#include "pfedhn/app/runtime.h"
-
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
@@ -14,11 +12,13 @@
 #include <optional>
 #include <thread>
 
-#include "pfedhn/app/workers.h"
+#include "pfedhn/app/runtime.h"
 #include "pfedhn/app/signals.h"
+#include "pfedhn/app/workers.h"
 #include "pfedhn/data/dataset.h"
 #include "pfedhn/data/partition.h"
 #include "pfedhn/eval/evaluator.h"
+#include "pfedhn/fl/algorithm.h"
 #include "pfedhn/fl/distributed.h"
 #include "pfedhn/fl/hetero.h"
 #include "pfedhn/fl/trainer.h"
@@ -75,7 +75,7 @@ std::vector<std::string> check_resume_config(const config::Config& before,
                                              const config::Config& now) {
   std::vector<std::string> accepted;
   for (const auto& info : config::all_keys()) {
-    if (info.key == "model.local") continue;  // an alias of model.variant
+    if (!info.alias_of.empty()) continue;  // compared under its canonical key
     const std::string a = config::config_value(before, info.key);
     const std::string b = config::config_value(now, info.key);
     if (a == b) continue;
@@ -141,22 +141,20 @@ struct RunContext {
   int resume_workers = 1;  // for the "resume with" hint
 };
 
-struct RunData {
-  data::DatasetSplits splits;
-  std::vector<data::ClientIndices> clients;
-};
+}  // namespace
 
-// The dataset on the device and its partition into clients (the same on every rank).
 RunData load_run_data(const config::Config& cfg, const torch::Device& device) {
   RunData d{data::to_device(data::load_dataset(cfg.dataset.data, cfg.dataset.root,
                                                cfg.dataset.val_size, cfg.seed),
                             device),
             {}};
-  d.clients = data::partition_clients(d.splits.train.y.cpu(), d.splits.val.y.cpu(),
-                                      d.splits.test.y.cpu(),
-                                      partition_options(cfg, d.splits.info->num_classes), cfg.seed);
+  d.clients =
+      data::partition_clients(d.splits.train.y.cpu(), d.splits.val.y.cpu(), d.splits.test.y.cpu(),
+                              partition_options(cfg, d.splits.info->num_classes), cfg.seed);
   return d;
 }
+
+namespace {
 
 int train_loop(const RunContext& ctx, io::LoadedCheckpoint* resume, StopSignals& signals) {
   const config::Config& cfg = ctx.cfg;
@@ -171,17 +169,23 @@ int train_loop(const RunContext& ctx, io::LoadedCheckpoint* resume, StopSignals&
       splits.val.size(), splits.test.size(),
       std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count());
 
-  fl::Trainer trainer(cfg, splits, std::move(run_data.clients), ctx.device);
+  const auto algorithm = fl::make_algorithm(cfg, splits, std::move(run_data.clients), ctx.device);
+  fl::Algorithm& trainer = *algorithm;
+  logger->info("{}", trainer.describe());
+  // Several processes run pFedHN and pFedHN-PC only (check_multi_process refused the rest).
   fl::Cluster* cluster = ctx.cluster.get();
-  const fl::HeteroReport hetero(cfg, trainer.clients());
-  const auto& specs = trainer.hypernetwork()->target_specs();
-  for (size_t s = 0; s < specs.size(); ++s) {
-    const std::string width = hetero.enabled()
-                                  ? fmt::format(" of width {} (clients i with i mod {} = {})",
-                                                specs[s].n_kernels, specs.size(), s)
-                                  : "";
-    logger->info("target network{}: {} parameters; hypernetwork embedding dim {}", width,
-                 specs[s].num_parameters(), cfg.effective_embedding_dim());
+  fl::Trainer* hn_trainer = dynamic_cast<fl::Trainer*>(&trainer);
+  TORCH_CHECK(cluster == nullptr || hn_trainer != nullptr, "a cluster needs a hypernetwork");
+  // Novel clients (novel.num_clients, the last ones) are left to `pfedhn generalize`.
+  const std::vector<data::ClientIndices> eval_clients(
+      trainer.clients().begin(), trainer.clients().begin() + fl::num_training_clients(cfg));
+  const fl::HeteroReport hetero(cfg, eval_clients);
+  if (hetero.enabled() && hn_trainer != nullptr) {
+    const auto& specs = hn_trainer->hypernetwork()->target_specs();
+    for (size_t s = 0; s < specs.size(); ++s) {
+      logger->info("target network of width {} (clients i with i mod {} = {}): {} parameters",
+                   specs[s].n_kernels, specs.size(), s, specs[s].num_parameters());
+    }
   }
 
   io::LoopState loop;
@@ -197,7 +201,7 @@ int train_loop(const RunContext& ctx, io::LoadedCheckpoint* resume, StopSignals&
     ++loop.resumes;
     last_checkpoint = resume->path;
     logger->info("resumed from {} at round {}", resume->path.string(), loop.next_round);
-    if (cluster != nullptr) cluster->scatter_local_states(trainer);
+    if (cluster != nullptr) cluster->scatter_local_states(*hn_trainer);
   }
   loop.config_yaml = config::to_yaml(cfg);
 
@@ -222,10 +226,10 @@ int train_loop(const RunContext& ctx, io::LoadedCheckpoint* resume, StopSignals&
   };
   auto evaluate = [&](int64_t round) {
     auto record = cluster != nullptr
-                      ? cluster->evaluate(trainer, round, cfg.eval_batch_size)
+                      ? cluster->evaluate(*hn_trainer, round, cfg.eval_batch_size)
                       : eval::evaluate_all(
                             round, [&](int64_t c) { return trainer.client_model(c); }, splits,
-                            trainer.clients(), cfg.eval_batch_size);
+                            eval_clients, cfg.eval_batch_size);
     const double train_loss =
         loop.rounds_since_eval > 0
             ? loop.loss_since_eval / static_cast<double>(loop.rounds_since_eval)
@@ -249,7 +253,7 @@ int train_loop(const RunContext& ctx, io::LoadedCheckpoint* resume, StopSignals&
     loop.has_best = best.has_best;
     loop.best = best.best;
     loop.elapsed_seconds = elapsed();
-    if (cluster != nullptr) cluster->gather_local_states(trainer);
+    if (cluster != nullptr) cluster->gather_local_states(*hn_trainer);
     last_checkpoint = io::save_checkpoint(
         run_dir, loop, [&](torch::serialize::OutputArchive& a) { trainer.save(a); });
   };
@@ -272,7 +276,8 @@ int train_loop(const RunContext& ctx, io::LoadedCheckpoint* resume, StopSignals&
   for (int64_t round = loop.next_round; round < total; ++round) {
     fl::RoundReport report;
     try {
-      report = cluster != nullptr ? cluster->run_round(trainer, round) : trainer.run_round(round);
+      report =
+          cluster != nullptr ? cluster->run_round(*hn_trainer, round) : trainer.run_round(round);
     } catch (const RankFailure& e) {
       throw rank_failure(e);
     }
@@ -331,11 +336,11 @@ int train_loop(const RunContext& ctx, io::LoadedCheckpoint* resume, StopSignals&
 
   io::RunSummary summary;
   summary.dataset = cfg.dataset.data;
-  summary.variant = config::to_string(cfg.model.variant);
+  summary.variant = config::to_string(cfg.algorithm);
   summary.num_clients = trainer.num_clients();
-  summary.client_train_samples = sample_counts(trainer.clients(), &data::ClientIndices::train);
-  summary.client_val_samples = sample_counts(trainer.clients(), &data::ClientIndices::val);
-  summary.client_test_samples = sample_counts(trainer.clients(), &data::ClientIndices::test);
+  summary.client_train_samples = sample_counts(eval_clients, &data::ClientIndices::train);
+  summary.client_val_samples = sample_counts(eval_clients, &data::ClientIndices::val);
+  summary.client_test_samples = sample_counts(eval_clients, &data::ClientIndices::test);
   summary.rounds_completed = total;
   summary.client_updates = total * trainer.clients_per_round();
   summary.best = best.best;
@@ -384,7 +389,7 @@ void log_start(const RunContext& ctx) {
   const auto& cfg = ctx.cfg;
   ctx.logger->info("pfedhn {} | run directory {}", PFEDHN_VERSION, ctx.run_dir.string());
   ctx.logger->info("{} on {} | {} clients | {} rounds | device {} | {} threads",
-                   config::to_string(cfg.model.variant), cfg.dataset.data, cfg.client.num_nodes,
+                   config::to_string(cfg.algorithm), cfg.dataset.data, cfg.client.num_nodes,
                    cfg.client.num_rounds, ctx.device.str(), ctx.threads);
   if (cfg.client.clients_per_round > 1) {
     ctx.logger->info("{} clients per round; their updates are averaged in one server step",
@@ -408,6 +413,24 @@ void log_start(const RunContext& ctx) {
 // ---------------------------------------------------------------------------------------------
 // Several processes: rank 0 starts the group here (spawning local workers for --workers);
 // the other ranks run run_worker.
+
+// Several processes split pFedHN's client updates and evaluations (fl/distributed.h); the
+// baselines and held-out novel clients run in one process. Throws UserError for those when
+// this run has several processes (checked before any file or worker is made).
+void check_multi_process(const config::Config& cfg, const TrainOptions& options,
+                         const std::optional<fl::DistEnv>& env) {
+  if (options.workers <= 1 && !(env && env->world_size > 1)) return;
+  if (!config::uses_hypernetwork(cfg.algorithm)) {
+    throw UserError("algorithm=" + config::to_string(cfg.algorithm) +
+                    " runs in one process only: --workers and torchrun support pfedhn and "
+                    "pfedhn_pc");
+  }
+  if (cfg.novel.num_clients > 0) {
+    throw UserError("novel.num_clients=" + std::to_string(cfg.novel.num_clients) +
+                    " runs in one process only: --workers and torchrun need "
+                    "novel.num_clients=0");
+  }
+}
 
 void start_cluster(RunContext& ctx, const TrainOptions& options,
                    const std::optional<fl::DistEnv>& env) {
@@ -445,6 +468,7 @@ int run_worker(const TrainOptions& options, const fl::DistEnv& env) {
   ::signal(SIGINT, SIG_IGN);
   const bool adopt = options.resume_dir.has_value();  // only rank 0 has the run directory
   config::Config cfg = adopt ? config::Config{} : resolve_config(options);
+  if (!adopt) check_multi_process(cfg, options, env);  // rank 0 refuses it too, with the same line
   fl::Cluster cluster(env, cfg, std::chrono::seconds(cfg.dist_timeout));
   cluster.connect(adopt);
   cfg = cluster.config();
@@ -488,6 +512,7 @@ int resume_train(const TrainOptions& options, const std::optional<fl::DistEnv>& 
       config::parse_config_text(point.checkpoint.loop.config_yaml, "the checkpoint's config");
   config::resolve_and_validate(before);
   const auto accepted = check_resume_config(before, ctx.cfg);
+  check_multi_process(ctx.cfg, options, env);
   ctx.device = select_device(ctx.cfg.device);
   ctx.threads = set_thread_count(ctx.cfg.num_threads);
   io::prepare_run_dir(run_dir, /*overwrite=*/true);  // checks it is still writable
@@ -534,6 +559,7 @@ int run_train(const TrainOptions& options) {
     std::cout << config::to_yaml(ctx.cfg);
     return 0;
   }
+  check_multi_process(ctx.cfg, options, env);
   ctx.device = select_device(ctx.cfg.device);
   ctx.threads = set_thread_count(ctx.cfg.num_threads);
   ctx.run_dir = options.output_dir ? *options.output_dir : io::default_run_dir();

@@ -32,9 +32,15 @@ template <typename E>
 struct EnumNames;
 
 template <>
-struct EnumNames<Variant> {
-  static constexpr std::array<std::pair<Variant, const char*>, 2> kValues{
-      {{Variant::kPFedHN, "pfedhn"}, {Variant::kPFedHNPC, "pfedhn_pc"}}};
+struct EnumNames<Algorithm> {
+  static constexpr std::array<std::pair<Algorithm, const char*>, 7> kValues{
+      {{Algorithm::kPFedHN, "pfedhn"},
+       {Algorithm::kPFedHNPC, "pfedhn_pc"},
+       {Algorithm::kLocal, "local"},
+       {Algorithm::kFedAvg, "fedavg"},
+       {Algorithm::kFedAvgFT, "fedavg_ft"},
+       {Algorithm::kPerFedAvg, "perfedavg"},
+       {Algorithm::kFedPer, "fedper"}}};
 };
 
 template <>
@@ -208,7 +214,7 @@ Range closed_open(double lo, double hi) {
 struct KeyDescriptor {
   KeyInfo info;
   // Canonical key of the field this key writes; keys sharing a field are aliases
-  // (model.local writes model.variant).
+  // (model.variant and model.local write algorithm).
   std::string field;
   std::function<void(Config&, const std::string&)> set;  // from a YAML scalar; throws BadValue
   std::function<std::string(const Config&)> get;         // YAML scalar text
@@ -233,7 +239,7 @@ auto field(T Config::*member) {
 
 KeyDescriptor new_key(const char* key, std::string type, const char* description) {
   KeyDescriptor d;
-  d.info = KeyInfo{key, std::move(type), description};
+  d.info = KeyInfo{key, std::move(type), description, ""};
   d.field = key;
   return d;
 }
@@ -335,16 +341,34 @@ KeyDescriptor int_list_key(const char* key, const char* description, Access acce
   return d;
 }
 
-// Flower's spelling of the variant: local: true means pFedHN-PC.
-KeyDescriptor local_key() {
-  KeyDescriptor d = new_key("model.local", "bool",
-                            "true = pFedHN-PC (Flower's name for model.variant=pfedhn_pc)");
-  d.field = "model.variant";
+// The key's older name: model.variant chose between pfedhn and pfedhn_pc before the baselines
+// came; it still does, and writes `algorithm`. Not written by to_yaml.
+KeyDescriptor variant_key() {
+  KeyDescriptor d = new_key("model.variant", "pfedhn|pfedhn_pc",
+                            "older name of `algorithm` (pfedhn or pfedhn_pc only)");
+  d.field = "algorithm";
   d.set = [](Config& c, const std::string& t) {
-    c.model.variant = parse_bool(t) ? Variant::kPFedHNPC : Variant::kPFedHN;
+    if (t != "pfedhn" && t != "pfedhn_pc") {
+      throw BadValue("expected pfedhn or pfedhn_pc (model.variant is the older name of the " +
+                     std::string("top-level key 'algorithm', which also selects the baselines: ") +
+                     enum_choices<Algorithm>() + ")");
+    }
+    c.algorithm = parse_enum<Algorithm>(t);
+  };
+  d.get = [](const Config& c) { return enum_name(c.algorithm); };
+  return d;
+}
+
+// Flower's spelling of the variant: local: true means pFedHN-PC. Not written by to_yaml.
+KeyDescriptor local_key() {
+  KeyDescriptor d =
+      new_key("model.local", "bool", "true = pFedHN-PC (Flower's name for algorithm=pfedhn_pc)");
+  d.field = "algorithm";
+  d.set = [](Config& c, const std::string& t) {
+    c.algorithm = parse_bool(t) ? Algorithm::kPFedHNPC : Algorithm::kPFedHN;
   };
   d.get = [](const Config& c) {
-    return std::string(c.model.variant == Variant::kPFedHNPC ? "true" : "false");
+    return std::string(c.algorithm == Algorithm::kPFedHNPC ? "true" : "false");
   };
   return d;
 }
@@ -358,8 +382,14 @@ std::vector<KeyDescriptor> build_key_table() {
   using MC = ModelConfig;
   using SC = ServerConfig;
   using CC = ClientConfig;
+  using BC = BaselineConfig;
+  const auto B = &Config::baseline;
   // Top-level keys first, then each group's keys together: to_yaml relies on this order.
-  return {
+  std::vector<KeyDescriptor> table{
+      enum_key<Algorithm>("algorithm",
+                          "pfedhn, pfedhn_pc, or a baseline: local, fedavg, fedavg_ft, "
+                          "perfedavg, fedper",
+                          field(&Config::algorithm)),
       seed_key("seed", "base seed of every random stream", field(&Config::seed)),
       enum_key<DeviceKind>("device", "where to compute", field(&Config::device)),
       int_key("num_threads", "CPU threads; 0 = all cores", field(&Config::num_threads),
@@ -380,8 +410,7 @@ std::vector<KeyDescriptor> build_key_table() {
       int_key("dataset.val_size", "validation samples drawn from the official train set",
               field(D, &DC::val_size), at_least(1)),
 
-      enum_key<Variant>("model.variant", "pfedhn, or pfedhn_pc (personal classifier head)",
-                        field(M, &MC::variant)),
+      variant_key(),
       local_key(),
       int_key("model.n_kernels", "channels of the first conv layer of the target network",
               field(M, &MC::n_kernels), at_least(1)),
@@ -433,7 +462,24 @@ std::vector<KeyDescriptor> build_key_table() {
                               field(C, &CC::partition)),
       float_key("client.dirichlet_alpha", "concentration of the Dirichlet partition",
                 field(C, &CC::dirichlet_alpha), above(0)),
+
+      int_key("baseline.finetune_steps",
+              "fedavg_ft: SGD steps each client fine-tunes the global model before evaluation",
+              field(B, &BC::finetune_steps), at_least(0)),
+      float_key("baseline.perfedavg_alpha",
+                "perfedavg: lr of the personalisation step (the inner MAML step)",
+                field(B, &BC::perfedavg_alpha), above(0)),
+
+      int_key("novel.num_clients",
+              "clients held out of training, the last ones (pfedhn generalize adapts them)",
+              field(&Config::novel, &NovelConfig::num_clients), at_least(0)),
+      int_key("novel.steps", "pfedhn generalize: embedding-only rounds per novel client",
+              field(&Config::novel, &NovelConfig::steps), at_least(1)),
   };
+  for (auto& d : table) {
+    if (d.field != d.info.key) d.info.alias_of = d.field;
+  }
+  return table;
 }
 
 const std::vector<KeyDescriptor>& key_table() {
@@ -588,8 +634,8 @@ std::string node_kind(const YAML::Node& node) {
 }
 
 // The values of one source: one file (not its includes) or one batch of overrides. Two keys
-// that write the same field (model.local, model.variant) must agree within a source; a later
-// source simply replaces an earlier one's value.
+// that write the same field (algorithm, model.variant, model.local) must agree within a source; a
+// later source simply replaces an earlier one's value.
 class Source {
  public:
   explicit Source(bool reject_repeated_keys) : reject_repeated_keys_(reject_repeated_keys) {}
@@ -921,6 +967,16 @@ void check_hetero_kernels(const Config& cfg) {
     throw ConfigError(key + " has more widths than client.num_nodes (" +
                       std::to_string(cfg.client.num_nodes) + "): every width needs a client");
   }
+  if (sizes.empty()) return;
+  // The baselines train one network shape, and generalize one embedding per width is not built.
+  if (!uses_hypernetwork(cfg.algorithm)) {
+    throw ConfigError(key + " needs algorithm=pfedhn or pfedhn_pc (the baselines train one " +
+                      "target width), got algorithm=" + to_string(cfg.algorithm));
+  }
+  if (cfg.novel.num_clients > 0) {
+    throw ConfigError(key + " cannot be combined with novel.num_clients=" +
+                      std::to_string(cfg.novel.num_clients) + " (novel clients have one width)");
+  }
 }
 
 void check_against_dataset(const Config& cfg, const data::DatasetInfo& ds) {
@@ -1017,6 +1073,13 @@ void resolve_and_validate(Config& cfg) {
                       " is out of range: must be <= client.num_nodes (" +
                       std::to_string(cfg.client.num_nodes) + ")");
   }
+  if (cfg.novel.num_clients >= cfg.client.num_nodes ||
+      cfg.client.clients_per_round > cfg.client.num_nodes - cfg.novel.num_clients) {
+    throw ConfigError("novel.num_clients=" + std::to_string(cfg.novel.num_clients) +
+                      " is out of range: it must leave at least client.clients_per_round (" +
+                      std::to_string(cfg.client.clients_per_round) + ") of client.num_nodes (" +
+                      std::to_string(cfg.client.num_nodes) + ") clients for training");
+  }
   check_against_dataset(cfg, ds);
 }
 
@@ -1025,6 +1088,7 @@ std::string to_yaml(const Config& cfg) {
   out << YAML::BeginMap;
   std::string open_group;
   for (const auto& d : key_table()) {
+    if (!d.info.alias_of.empty()) continue;  // the canonical key says it
     const std::string group = group_of(d.info.key);
     if (group != open_group) {
       if (!open_group.empty()) out << YAML::EndMap;
@@ -1046,8 +1110,8 @@ std::string to_yaml(const Config& cfg) {
   return std::string(out.c_str()) + "\n";
 }
 
-std::string to_string(Variant v) {
-  return enum_name(v);
+std::string to_string(Algorithm a) {
+  return enum_name(a);
 }
 std::string to_string(PartitionKind p) {
   return enum_name(p);

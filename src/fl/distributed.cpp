@@ -197,13 +197,22 @@ class Communicator {
     int peer = 0;
   };
 
+  // Gloo throws at once, not in wait(), when the peer's connection is already closed.
   Pending send(torch::Tensor t, int dst, int tag) {
     std::vector<at::Tensor> v{t};
-    return {pg_->send(v, dst, tag), t, dst};
+    try {
+      return {pg_->send(v, dst, tag), t, dst};
+    } catch (const std::exception& e) {
+      throw_failure(dst, "while sending to it", e.what());
+    }
   }
   Pending recv(torch::Tensor t, int src, int tag) {
     std::vector<at::Tensor> v{t};
-    return {pg_->recv(v, src, tag), t, src};
+    try {
+      return {pg_->recv(v, src, tag), t, src};
+    } catch (const std::exception& e) {
+      throw_failure(src, "while receiving from it", e.what());
+    }
   }
 
   // Waits for a message; bounded by the timeout on rank 0. Any failure names the peer.
@@ -216,20 +225,24 @@ class Communicator {
                                         : std::chrono::milliseconds(std::chrono::hours(24 * 365));
       p.work->wait(limit);
     } catch (const std::exception& e) {
-      const std::string what = e.what();
-      if (env_.rank != 0) {
-        throw RankFailure(0, fmt::format("rank {}: lost rank 0 (the server) {}: {}", env_.rank,
-                                         during, first_line(what)));
-      }
-      if (what.find("Timed out") != std::string::npos) {
-        throw RankFailure(p.peer, fmt::format("worker rank {} did not answer within "
-                                              "dist_timeout={} s {} (hung or overloaded)",
-                                              p.peer, timeout_.count(), during));
-      }
-      throw RankFailure(p.peer, fmt::format("worker rank {} failed {} (it died or its connection "
-                                            "broke: {})",
-                                            p.peer, during, first_line(what)));
+      throw_failure(p.peer, during, e.what());
     }
+  }
+
+  // The RankFailure naming the peer of a failed exchange (rank 0 for a worker).
+  [[noreturn]] void throw_failure(int peer, const std::string& during, const std::string& what) {
+    if (env_.rank != 0) {
+      throw RankFailure(0, fmt::format("rank {}: lost rank 0 (the server) {}: {}", env_.rank,
+                                       during, first_line(what)));
+    }
+    if (what.find("Timed out") != std::string::npos) {
+      throw RankFailure(peer, fmt::format("worker rank {} did not answer within "
+                                          "dist_timeout={} s {} (hung or overloaded)",
+                                          peer, timeout_.count(), during));
+    }
+    throw RankFailure(peer, fmt::format("worker rank {} failed {} (it died or its connection "
+                                        "broke: {})",
+                                        peer, during, first_line(what)));
   }
 
   static std::string first_line(const std::string& s) {

@@ -1,5 +1,7 @@
 #include "pfedhn/fl/trainer.h"
 
+#include <fmt/format.h>
+
 #include <chrono>
 
 #include "pfedhn/data/catalog.h"
@@ -22,7 +24,7 @@ models::TargetSpec target_spec_from_config(const config::Config& cfg) {
   TORCH_CHECK(info != nullptr, "unknown dataset ", cfg.dataset.data);
   return models::make_target_spec(models::arch_for_dataset(info->name), cfg.model.in_channels,
                                   cfg.model.n_kernels, cfg.model.out_dim, info->height,
-                                  /*with_head=*/cfg.model.variant == config::Variant::kPFedHN);
+                                  /*with_head=*/cfg.algorithm != config::Algorithm::kPFedHNPC);
 }
 
 Trainer::Trainer(const config::Config& cfg, const data::DatasetSplits& data,
@@ -31,14 +33,11 @@ Trainer::Trainer(const config::Config& cfg, const data::DatasetSplits& data,
       server_grad_clip_(cfg.server.grad_clip),
       clients_per_round_(cfg.client.clients_per_round),
       seed_(cfg.seed),
+      num_training_(num_training_clients(cfg)),
+      embed_lr_(cfg.effective_embed_lr()),
       data_(data),
       clients_(std::move(clients)) {
-  client_opts_.inner_steps = cfg.client.num_epochs;
-  client_opts_.batch_size = cfg.client.batch_size;
-  client_opts_.lr = cfg.model.inner_lr;
-  client_opts_.momentum = cfg.model.inner_momentum;
-  client_opts_.weight_decay = cfg.model.wd;
-  client_opts_.grad_clip = cfg.model.inner_grad_clip;
+  client_opts_ = client_options_from_config(cfg);
 
   models::HyperNetworkOptions hopts;
   hopts.num_clients = num_clients();
@@ -58,7 +57,7 @@ Trainer::Trainer(const config::Config& cfg, const data::DatasetSplits& data,
   sopts.weight_decay = cfg.server.wd;
   server_opt_ = make_server_optimizer(hnet_, sopts);
 
-  if (cfg.model.variant == config::Variant::kPFedHNPC) {
+  if (cfg.algorithm == config::Algorithm::kPFedHNPC) {
     locals_.reserve(clients_.size());
     for (int64_t i = 0; i < num_clients(); ++i) {
       locals_.push_back(
@@ -70,10 +69,12 @@ Trainer::Trainer(const config::Config& cfg, const data::DatasetSplits& data,
 }
 
 std::vector<int64_t> Trainer::sample_clients(int64_t round) const {
-  Rng rng(derive_seed(seed_, {stream::kClientSampling, static_cast<uint64_t>(round)}));
-  std::vector<int64_t> scratch, out(static_cast<size_t>(clients_per_round_));
-  rng.sample_without_replacement(num_clients(), clients_per_round_, scratch, out.data());
-  return out;
+  return sample_round_clients(seed_, round, num_training_, clients_per_round_);
+}
+
+std::string Trainer::describe() const {
+  return fmt::format("target network {} parameters; hypernetwork embedding dim {}",
+                     spec_.num_parameters(), hnet_->options().embedding_dim);
 }
 
 RoundReport Trainer::run_round(int64_t round) {

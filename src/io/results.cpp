@@ -77,7 +77,8 @@ static nlohmann::json summary_json_common(const RunSummary& s) {
   };
   return {{"pfedhn_version", PFEDHN_VERSION},
           {"dataset", s.dataset},
-          {"variant", s.variant},
+          {"algorithm", s.variant},
+          {"variant", s.variant},  // the older name, for scripts written before the baselines
           {"num_clients", s.num_clients},
           {"rounds_completed", s.rounds_completed},
           {"client_updates", s.client_updates},

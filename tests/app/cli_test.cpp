@@ -154,6 +154,43 @@ TEST(Cli, TrainsOnFixtureFilesAndWritesTheRunDirectory) {
   EXPECT_NE(again.output.find("--overwrite"), std::string::npos) << again.output;
 }
 
+TEST(Cli, GeneralizeAdaptsTheHeldOutClientsAndWritesTheirRows) {
+  TempDir tmp;
+  write_learnable_mnist(tmp / "data" / "mnist");
+  const fs::path run_dir = tmp / "run";
+  const std::string common = std::string(kFastTraining) +
+                             " dataset.root=" + (tmp / "data").string() +
+                             " client.num_rounds=20 eval_every=10";
+  ASSERT_EQ(
+      run("train " + common + " novel.num_clients=2 --output-dir " + run_dir.string()).exit_code,
+      0);
+  // Evaluations during training cover the 3 training clients only.
+  const auto results = nlohmann::json::parse(slurp(run_dir / "results.json"));
+  EXPECT_EQ(results["final"]["test"]["client_accuracy"].size(), 3u);
+
+  const auto r = run("generalize " + run_dir.string() + " novel.steps=2");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("2 novel clients"), std::string::npos) << r.output;
+  const std::string csv = slurp(run_dir / "novel_clients.csv");
+  EXPECT_EQ(csv.rfind("client,shift_tv,", 0), 0u);
+  EXPECT_EQ(count_lines(csv), 3u);  // header + clients 3 and 4
+  EXPECT_NE(csv.find("\n3,"), std::string::npos);
+  EXPECT_NE(csv.find("\n4,"), std::string::npos);
+  const auto j = nlohmann::json::parse(slurp(run_dir / "novel.json"));
+  EXPECT_EQ(j["steps"].get<int>(), 2);
+
+  // Only the adaptation's own settings may change; a run without novel clients is refused.
+  const auto bad = run("generalize " + run_dir.string() + " model.inner_lr=0.1");
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_EQ(count_lines(bad.output), 1u) << bad.output;
+  EXPECT_NE(bad.output.find("cannot change model.inner_lr"), std::string::npos) << bad.output;
+  const fs::path plain = tmp / "plain";
+  ASSERT_EQ(run("train " + common + " --output-dir " + plain.string()).exit_code, 0);
+  const auto none = run("generalize " + plain.string());
+  EXPECT_EQ(none.exit_code, 2);
+  EXPECT_NE(none.output.find("novel.num_clients=M"), std::string::npos) << none.output;
+}
+
 TEST(Cli, TruncatedDataFileGivesOneLineAndExitCode2) {
   TempDir tmp;
   const auto dir = tmp / "data" / "mnist";

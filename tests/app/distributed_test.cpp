@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <regex>
 
@@ -159,6 +160,27 @@ TEST_F(Distributed, HungWorkerStopsRankZeroAfterTheTimeout) {
   EXPECT_EQ(code, 4) << out;
   EXPECT_NE(out.find("worker rank 1 did not answer within dist_timeout=1 s"), std::string::npos)
       << out;
+}
+
+// The baselines and held-out novel clients run in one process: --workers is refused before
+// any worker or run directory is made, with one line naming the algorithm (or the key).
+TEST_F(Distributed, BaselinesAndNovelClientsRefuseWorkersWithOneLine) {
+  for (const std::string algorithm : {"fedavg", "local", "fedper"}) {
+    const fs::path run = *tmp_ / ("refused_" + algorithm);
+    const auto r = run_pfedhn(train_args(run, "algorithm=" + algorithm + " --workers 2"));
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
+    EXPECT_NE(r.output.find("pfedhn: error: algorithm=" + algorithm +
+                            " runs in one process only: --workers and torchrun support pfedhn "
+                            "and pfedhn_pc"),
+              std::string::npos)
+        << r.output;
+    EXPECT_FALSE(fs::exists(run));
+  }
+  const auto r = run_pfedhn(train_args(*tmp_ / "refused_novel", "novel.num_clients=1 --workers 2"));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("novel.num_clients=1 runs in one process only"), std::string::npos)
+      << r.output;
 }
 
 // Two ranks started by hand with torchrun's variables; rank 1 with another client.num_epochs.

@@ -243,6 +243,54 @@ TEST_F(Resume, ResumingAFinishedRunRewritesTheSameResults) {
   expect_same_results(dir);
 }
 
+// The baselines checkpoint their own state (global model, FedPer's heads, Local's networks):
+// killed with kill -9 after a checkpoint, FedAvg resumes to the uninterrupted run's files.
+TEST_F(Resume, KilledFedAvgRunResumesToTheUninterruptedResult) {
+  const std::string fedavg = " algorithm=fedavg client.clients_per_round=2";
+  const fs::path ref = *tmp_ / "fedavg_reference";
+  auto r = run_pfedhn(train_args(ref) + fedavg);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const fs::path dir = *tmp_ / "fedavg_killed";
+  const pid_t pid = testing::spawn_pfedhn(train_args(dir) + fedavg, *tmp_ / "fedavg_killed.log");
+  ASSERT_TRUE(poll_until([&] { return fs::exists(dir / "checkpoints" / "ckpt-21.pt"); }))
+      << slurp(*tmp_ / "fedavg_killed.log");
+  ::kill(pid, SIGKILL);
+  EXPECT_EQ(testing::wait_pfedhn(pid), 128 + SIGKILL) << "the run ended before the kill";
+  r = run_pfedhn(resume_args(dir));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("resumed from"), std::string::npos) << r.output;
+  EXPECT_EQ(slurp(dir / "metrics.csv"), slurp(ref / "metrics.csv"));
+  EXPECT_EQ(slurp(dir / "results.json"), slurp(ref / "results.json"));
+  EXPECT_NE(slurp(ref / "results.json").find("\"algorithm\": \"fedavg\""), std::string::npos);
+}
+
+// Every other baseline, resumed from the checkpoint after round 40 of a finished run (its
+// newest, final checkpoint removed), writes the same files again.
+class BaselineResume : public Resume, public ::testing::WithParamInterface<std::string> {};
+
+TEST_P(BaselineResume, FromAnEarlierCheckpointGivesIdenticalFiles) {
+  const std::string algorithm = " algorithm=" + GetParam() + " client.clients_per_round=2";
+  const fs::path ref = *tmp_ / (GetParam() + "_reference");
+  auto r = run_pfedhn(train_args(ref) + algorithm);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const fs::path dir = *tmp_ / (GetParam() + "_resumed");
+  fs::copy(ref, dir, fs::copy_options::recursive);
+  fs::remove(dir / "results.json");
+  ASSERT_TRUE(fs::remove(dir / "checkpoints" / ("ckpt-" + std::to_string(kRounds) + ".pt")));
+  ASSERT_TRUE(fs::exists(dir / "checkpoints" / "ckpt-41.pt"));
+  r = run_pfedhn(resume_args(dir));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("resumed from " + (dir / "checkpoints" / "ckpt-41.pt").string()),
+            std::string::npos)
+      << r.output;
+  EXPECT_EQ(slurp(dir / "metrics.csv"), slurp(ref / "metrics.csv"));
+  EXPECT_EQ(slurp(dir / "results.json"), slurp(ref / "results.json"));
+}
+
+INSTANTIATE_TEST_SUITE_P(Baselines, BaselineResume,
+                         ::testing::Values("local", "fedavg_ft", "perfedavg", "fedper"),
+                         [](const auto& info) { return info.param; });
+
 TEST_F(Resume, WithoutARunDirectoryItSaysSo) {
   const auto r = run_pfedhn(resume_args(*tmp_ / "nowhere"));
   EXPECT_EQ(r.exit_code, 2) << r.output;

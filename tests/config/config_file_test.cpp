@@ -198,7 +198,7 @@ TEST_F(ConfigFileTest, DisagreeingLocalAndVariantIsAnError) {
 TEST_F(ConfigFileTest, AgreeingLocalAndVariantAreAccepted) {
   const Config cfg =
       load_config_file(write("pc.yaml", "model:\n  local: true\n  variant: pfedhn_pc\n"));
-  EXPECT_EQ(cfg.model.variant, Variant::kPFedHNPC);
+  EXPECT_EQ(cfg.algorithm, Algorithm::kPFedHNPC);
 }
 
 TEST_F(ConfigFileTest, IncludeChainAppliesBaseFirst) {
@@ -222,7 +222,7 @@ TEST_F(ConfigFileTest, IncludingFileMayChangeTheVariantWithTheOtherSpelling) {
   write("base.yaml", "model:\n  variant: pfedhn_pc\n");
   const Config cfg =
       load_config_file(write("top.yaml", "include: base.yaml\nmodel:\n  local: false\n"));
-  EXPECT_EQ(cfg.model.variant, Variant::kPFedHN);
+  EXPECT_EQ(cfg.algorithm, Algorithm::kPFedHN);
 }
 
 TEST_F(ConfigFileTest, IncludeCycleIsAnError) {
@@ -300,7 +300,7 @@ TEST_F(ConfigFileTest, ToYamlRoundTripsEveryValue) {
   EXPECT_EQ(back.dataset.data, "mnist");
   EXPECT_EQ(back.dataset.root, "/tmp/my data: #1");
   EXPECT_EQ(back.dataset.val_size, 1234);
-  EXPECT_EQ(back.model.variant, Variant::kPFedHNPC);
+  EXPECT_EQ(back.algorithm, Algorithm::kPFedHNPC);
   EXPECT_EQ(back.model.n_kernels, 7);
   EXPECT_EQ(back.model.n_hidden, 1);
   EXPECT_EQ(back.model.in_channels, 1);
@@ -334,7 +334,7 @@ TEST_F(ConfigFileTest, ToYamlOfTheDefaultsLoadsBackToTheDefaults) {
   Config back = load_config_file(write("dump.yaml", to_yaml(cfg)));
   EXPECT_NO_THROW(resolve_and_validate(back));
   EXPECT_EQ(to_yaml(back), to_yaml(cfg));
-  EXPECT_EQ(back.model.variant, Variant::kPFedHN);
+  EXPECT_EQ(back.algorithm, Algorithm::kPFedHN);
 }
 
 // --- Presets in conf/ --------------------------------------------------------------------------
@@ -342,7 +342,7 @@ TEST_F(ConfigFileTest, ToYamlOfTheDefaultsLoadsBackToTheDefaults) {
 struct Preset {
   std::string file;
   std::string data;
-  Variant variant;
+  Algorithm variant;
   int64_t n_kernels;
   int64_t n_hidden;
   int64_t in_channels;
@@ -357,12 +357,12 @@ void PrintTo(const Preset& preset, std::ostream* os) {
 
 const std::vector<Preset>& presets() {
   static const std::vector<Preset> table{
-      {"config.yaml", "cifar10", Variant::kPFedHN, 16, 3, 3, 10, 2, 1e-2},
-      {"mnist.yaml", "mnist", Variant::kPFedHN, 7, 1, 1, 10, 2, 1e-2},
-      {"fashion_mnist.yaml", "fashion_mnist", Variant::kPFedHN, 7, 1, 1, 10, 2, 1e-2},
-      {"cifar100.yaml", "cifar100", Variant::kPFedHN, 16, 3, 3, 100, 10, 1e-2},
-      {"cifar10_pc.yaml", "cifar10", Variant::kPFedHNPC, 16, 3, 3, 10, 2, 5e-2},
-      {"cifar100_pc.yaml", "cifar100", Variant::kPFedHNPC, 16, 3, 3, 100, 10, 5e-2},
+      {"config.yaml", "cifar10", Algorithm::kPFedHN, 16, 3, 3, 10, 2, 1e-2},
+      {"mnist.yaml", "mnist", Algorithm::kPFedHN, 7, 1, 1, 10, 2, 1e-2},
+      {"fashion_mnist.yaml", "fashion_mnist", Algorithm::kPFedHN, 7, 1, 1, 10, 2, 1e-2},
+      {"cifar100.yaml", "cifar100", Algorithm::kPFedHN, 16, 3, 3, 100, 10, 1e-2},
+      {"cifar10_pc.yaml", "cifar10", Algorithm::kPFedHNPC, 16, 3, 3, 10, 2, 5e-2},
+      {"cifar100_pc.yaml", "cifar100", Algorithm::kPFedHNPC, 16, 3, 3, 100, 10, 5e-2},
   };
   return table;
 }
@@ -378,7 +378,7 @@ TEST_P(ConfigPresetTest, LoadsAndValidatesWithThePapersValues) {
   Config cfg = load_config_file(conf_dir() / p.file);
   ASSERT_NO_THROW(resolve_and_validate(cfg));
   EXPECT_EQ(cfg.dataset.data, p.data);
-  EXPECT_EQ(cfg.model.variant, p.variant);
+  EXPECT_EQ(cfg.algorithm, p.variant);
   EXPECT_EQ(cfg.model.n_kernels, p.n_kernels);
   EXPECT_EQ(cfg.model.n_hidden, p.n_hidden);
   EXPECT_EQ(cfg.model.in_channels, p.in_channels);
@@ -408,7 +408,7 @@ TEST_P(ConfigPresetTest, LoadsAndValidatesWithThePapersValues) {
 TEST_P(ConfigPresetTest, SetsEveryKeyExplicitly) {
   const Config cfg = load_config_file(conf_dir() / GetParam().file);
   for (const auto& info : all_keys()) {
-    if (info.key == "model.local") continue;  // presets use the variant's own name
+    if (!info.alias_of.empty()) continue;  // presets use the canonical name
     EXPECT_EQ(cfg.explicit_keys.count(info.key), 1u) << info.key;
   }
 }

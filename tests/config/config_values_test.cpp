@@ -38,7 +38,7 @@ TEST(ConfigDefaults, AreThePapersCifar10Setting) {
   EXPECT_EQ(cfg.eval_every, 30);
   EXPECT_EQ(cfg.dataset.data, "cifar10");
   EXPECT_EQ(cfg.dataset.val_size, 10000);
-  EXPECT_EQ(cfg.model.variant, Variant::kPFedHN);
+  EXPECT_EQ(cfg.algorithm, Algorithm::kPFedHN);
   EXPECT_EQ(cfg.model.n_kernels, 16);
   EXPECT_EQ(cfg.model.n_hidden, 3);
   EXPECT_DOUBLE_EQ(cfg.model.inner_lr, 5e-3);
@@ -80,8 +80,8 @@ TEST(ConfigDefaults, EffectiveEmbedLrFallsBackToServerLr) {
 }
 
 TEST(ConfigEnums, ToStringGivesTheYamlNames) {
-  EXPECT_EQ(to_string(Variant::kPFedHN), "pfedhn");
-  EXPECT_EQ(to_string(Variant::kPFedHNPC), "pfedhn_pc");
+  EXPECT_EQ(to_string(Algorithm::kPFedHN), "pfedhn");
+  EXPECT_EQ(to_string(Algorithm::kPFedHNPC), "pfedhn_pc");
   EXPECT_EQ(to_string(PartitionKind::kClasses), "classes");
   EXPECT_EQ(to_string(PartitionKind::kDirichlet), "dirichlet");
   EXPECT_EQ(to_string(DeviceKind::kAuto), "auto");
@@ -128,9 +128,9 @@ TEST(ConfigOverride, SetsEnumsAndStrings) {
 
 TEST(ConfigOverride, ModelLocalSelectsTheVariant) {
   Config cfg = with_overrides({"model.local=true"});
-  EXPECT_EQ(cfg.model.variant, Variant::kPFedHNPC);
+  EXPECT_EQ(cfg.algorithm, Algorithm::kPFedHNPC);
   apply_override(cfg, "model.local=false");
-  EXPECT_EQ(cfg.model.variant, Variant::kPFedHN);
+  EXPECT_EQ(cfg.algorithm, Algorithm::kPFedHN);
 }
 
 TEST(ConfigOverride, TrimsTheKey) {
@@ -140,7 +140,7 @@ TEST(ConfigOverride, TrimsTheKey) {
 
 TEST(ConfigOverride, LaterOverrideReplacesTheOtherSpellingOfVariant) {
   const Config cfg = with_overrides({"model.variant=pfedhn_pc", "model.local=false"});
-  EXPECT_EQ(cfg.model.variant, Variant::kPFedHN);
+  EXPECT_EQ(cfg.algorithm, Algorithm::kPFedHN);
 }
 
 TEST(ConfigOverride, OneBatchRejectsDisagreeingLocalAndVariant) {
@@ -150,13 +150,13 @@ TEST(ConfigOverride, OneBatchRejectsDisagreeingLocalAndVariant) {
   });
   EXPECT_TRUE(Contains(message, "'model.variant' and 'model.local' disagree"));
   EXPECT_TRUE(Contains(message, "model.variant=pfedhn but model.local=true"));
-  EXPECT_EQ(cfg.model.variant, Variant::kPFedHN);
+  EXPECT_EQ(cfg.algorithm, Algorithm::kPFedHN);
 }
 
 TEST(ConfigOverride, OneBatchAcceptsAgreeingLocalAndVariant) {
   Config cfg;
   apply_overrides(cfg, {"model.variant=pfedhn_pc", "model.local=true", "client.num_rounds=3"});
-  EXPECT_EQ(cfg.model.variant, Variant::kPFedHNPC);
+  EXPECT_EQ(cfg.algorithm, Algorithm::kPFedHNPC);
   EXPECT_EQ(cfg.client.num_rounds, 3);
   EXPECT_EQ(cfg.explicit_keys.count("model.local"), 1u);
   EXPECT_EQ(cfg.explicit_keys.count("model.variant"), 1u);
@@ -262,7 +262,10 @@ INSTANTIATE_TEST_SUITE_P(
         BadType{"server.lr=-.inf", "finite number"}, BadType{"server.lr=1e999", "double range"},
         BadType{"model.spec_norm=maybe", "expected true or false"},
         BadType{"model.local=2", "expected true or false"},
-        BadType{"model.variant=PFedHN", "expected one of pfedhn|pfedhn_pc"},
+        BadType{"model.variant=PFedHN", "expected pfedhn or pfedhn_pc"},
+        BadType{"model.variant=fedavg", "which also selects the baselines"},
+        BadType{"algorithm=FedAvg",
+                "expected one of pfedhn|pfedhn_pc|local|fedavg|fedavg_ft|perfedavg|fedper"},
         BadType{"client.partition=iid", "expected one of classes|dirichlet"},
         BadType{"device=gpu", "expected one of auto|cpu|cuda"}));
 
@@ -407,7 +410,8 @@ TEST(ConfigValidate, ContradictingInChannelsIsAnError) {
 // --- The key table -----------------------------------------------------------------------------
 
 const std::set<std::string>& expected_keys() {
-  static const std::set<std::string> keys{"seed",
+  static const std::set<std::string> keys{"algorithm",
+                                          "seed",
                                           "device",
                                           "num_threads",
                                           "eval_every",
@@ -445,7 +449,11 @@ const std::set<std::string>& expected_keys() {
                                           "client.batch_size",
                                           "client.num_classes_per_node",
                                           "client.partition",
-                                          "client.dirichlet_alpha"};
+                                          "client.dirichlet_alpha",
+                                          "baseline.finetune_steps",
+                                          "baseline.perfedavg_alpha",
+                                          "novel.num_clients",
+                                          "novel.steps"};
   return keys;
 }
 
@@ -475,6 +483,7 @@ TEST(ConfigKeys, TypesAreReported) {
 
 TEST(ConfigKeys, EveryKeyIsAcceptedAsAnOverride) {
   for (const auto& info : all_keys()) {
+    if (!info.alias_of.empty()) continue;  // aliases are not written; tested on their own
     Config cfg;
     const YAML::Node yaml = YAML::Load(to_yaml(cfg));
     const auto dot = info.key.find('.');
@@ -496,15 +505,37 @@ TEST(ConfigYaml, PrintsDoublesShortestAndAsFloats) {
   EXPECT_TRUE(Contains(yaml, "embed_lr: 0.0\n"));
 }
 
-TEST(ConfigYaml, NestsKeysByGroupAndWritesLocalWithVariant) {
+TEST(ConfigYaml, NestsKeysByGroupAndWritesTheAlgorithmOnlyUnderItsOwnName) {
   const Config pc = with_overrides({"model.variant=pfedhn_pc"});
   const YAML::Node yaml = YAML::Load(to_yaml(pc));
   EXPECT_EQ(yaml["seed"].Scalar(), "42");
-  EXPECT_EQ(yaml["model"]["variant"].Scalar(), "pfedhn_pc");
-  EXPECT_EQ(yaml["model"]["local"].Scalar(), "true");
+  EXPECT_EQ(yaml["algorithm"].Scalar(), "pfedhn_pc");
+  EXPECT_FALSE(yaml["model"]["variant"]);
+  EXPECT_FALSE(yaml["model"]["local"]);
   EXPECT_EQ(yaml["client"]["partition"].Scalar(), "classes");
   EXPECT_EQ(yaml["dataset"]["data"].Scalar(), "cifar10");
-  EXPECT_EQ(YAML::Load(to_yaml(Config{}))["model"]["local"].Scalar(), "false");
+  EXPECT_EQ(yaml["baseline"]["finetune_steps"].Scalar(), "50");
+}
+
+TEST(ConfigKeys, OldVariantKeysAreAliasesOfAlgorithm) {
+  std::map<std::string, std::string> alias_of;
+  for (const auto& info : all_keys()) alias_of[info.key] = info.alias_of;
+  EXPECT_EQ(alias_of["model.variant"], "algorithm");
+  EXPECT_EQ(alias_of["model.local"], "algorithm");
+  EXPECT_EQ(alias_of["algorithm"], "");
+  EXPECT_EQ(with_overrides({"algorithm=fedper"}).algorithm, Algorithm::kFedPer);
+  EXPECT_EQ(with_overrides({"model.local=true"}).algorithm, Algorithm::kPFedHNPC);
+  // An old run's config (model.variant, model.local) still loads.
+  const Config old = parse_config_text("model:\n  variant: pfedhn_pc\n  local: true\n", "old");
+  EXPECT_EQ(old.algorithm, Algorithm::kPFedHNPC);
+  Config cfg;
+  std::string message;
+  try {
+    apply_overrides(cfg, {"algorithm=fedavg", "model.variant=pfedhn"});
+  } catch (const ConfigError& e) {
+    message = e.what();
+  }
+  EXPECT_TRUE(Contains(message, "'algorithm' and 'model.variant' disagree")) << message;
 }
 
 }  // namespace

@@ -68,13 +68,17 @@ TEST(HeteroKernelsKey, ValidationNeedsDistinctPositiveWidthsAndAClientForEach) {
            {{"model.hetero_kernels=[8, 0]"}, "every width must be >= 1"},
            {{"model.hetero_kernels=[-4]"}, "every width must be >= 1"},
            {{"model.hetero_kernels=[8, 16, 8]"}, "twice"},
-           {{"model.hetero_kernels=[4, 8, 16]", "client.num_nodes=2"}, "client.num_nodes"}}) {
+           {{"model.hetero_kernels=[4, 8, 16]", "client.num_nodes=2"}, "client.num_nodes"},
+           {{"model.hetero_kernels=[4, 8]", "algorithm=fedavg"}, "needs algorithm=pfedhn"},
+           {{"model.hetero_kernels=[4, 8]", "novel.num_clients=2"}, "novel.num_clients=2"}}) {
     const std::string m = validation_error(overrides);
     EXPECT_TRUE(Contains(m, "model.hetero_kernels=")) << m;
     EXPECT_TRUE(Contains(m, part)) << m;
   }
   Config ok = overridden({"model.hetero_kernels=[4, 8, 16]", "client.num_nodes=3"});
   EXPECT_NO_THROW(resolve_and_validate(ok));
+  Config pc = overridden({"model.hetero_kernels=[4, 8]", "algorithm=pfedhn_pc"});
+  EXPECT_NO_THROW(resolve_and_validate(pc));
 }
 
 }  // namespace

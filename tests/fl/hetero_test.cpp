@@ -15,14 +15,14 @@
 namespace pfedhn::fl {
 namespace {
 
-config::Config hetero_config(config::Variant variant, std::vector<int64_t> widths) {
-  config::Config cfg = testing::small_trainer_config(variant);
+config::Config hetero_config(config::Algorithm algorithm, std::vector<int64_t> widths) {
+  config::Config cfg = testing::small_trainer_config(algorithm);
   cfg.model.hetero_kernels = std::move(widths);
   return cfg;
 }
 
 TEST(Hetero, SpecsAndAssignmentFollowTheConfig) {
-  auto cfg = hetero_config(config::Variant::kPFedHN, {8, 16, 32});
+  auto cfg = hetero_config(config::Algorithm::kPFedHN, {8, 16, 32});
   cfg.client.num_nodes = 7;
   const auto specs = target_specs_from_config(cfg);
   ASSERT_EQ(specs.size(), 3u);
@@ -39,7 +39,7 @@ TEST(Hetero, SpecsAndAssignmentFollowTheConfig) {
 }
 
 TEST(Hetero, SeveralProcessesAreRefusedWithOneLine) {
-  const auto cfg = hetero_config(config::Variant::kPFedHN, {2, 4});
+  const auto cfg = hetero_config(config::Algorithm::kPFedHN, {2, 4});
   EXPECT_NO_THROW(check_hetero_world_size(cfg, 1));
   try {
     check_hetero_world_size(cfg, 2);
@@ -47,14 +47,14 @@ TEST(Hetero, SeveralProcessesAreRefusedWithOneLine) {
   } catch (const UserError& e) {
     EXPECT_NE(std::string(e.what()).find("model.hetero_kernels"), std::string::npos) << e.what();
   }
-  EXPECT_NO_THROW(check_hetero_world_size(hetero_config(config::Variant::kPFedHN, {}), 4));
+  EXPECT_NO_THROW(check_hetero_world_size(hetero_config(config::Algorithm::kPFedHN, {}), 4));
 }
 
 // K=3 over 6 clients of widths 2 and 4: every round mixes widths or not, and each client's
 // update runs on its own width's shapes.
 TEST(Hetero, ARoundWithMixedWidthsUpdatesEachClientInItsOwnShapes) {
   const auto d = testing::synthetic_mnist(600, 120, 120);
-  auto cfg = hetero_config(config::Variant::kPFedHN, {2, 4});
+  auto cfg = hetero_config(config::Algorithm::kPFedHN, {2, 4});
   cfg.client.clients_per_round = 3;
   Trainer t(cfg, d, testing::partition_for(d, cfg), torch::kCPU);
   bool mixed = false;
@@ -82,7 +82,7 @@ TEST(Hetero, ARoundWithMixedWidthsUpdatesEachClientInItsOwnShapes) {
 
 TEST(Hetero, ReportGivesPooledAccuracyPerWidthAndNothingWhenOff) {
   const auto d = testing::synthetic_mnist(600, 120, 120);
-  const auto cfg = hetero_config(config::Variant::kPFedHN, {2, 4});
+  const auto cfg = hetero_config(config::Algorithm::kPFedHN, {2, 4});
   const auto clients = testing::partition_for(d, cfg);
   const HeteroReport report(cfg, clients);
   ASSERT_TRUE(report.enabled());
@@ -105,14 +105,14 @@ TEST(Hetero, ReportGivesPooledAccuracyPerWidthAndNothingWhenOff) {
       << report.csv_row_suffix(r);
   EXPECT_NE(report.log_line(r).find("k=4 (3 clients)"), std::string::npos) << report.log_line(r);
 
-  const HeteroReport off(hetero_config(config::Variant::kPFedHN, {}), clients);
+  const HeteroReport off(hetero_config(config::Algorithm::kPFedHN, {}), clients);
   EXPECT_FALSE(off.enabled());
   EXPECT_EQ(off.csv_header_suffix(), "");
   EXPECT_EQ(off.csv_row_suffix(r), "");
   EXPECT_EQ(off.log_line(r), "");
 }
 
-class HeteroEndToEnd : public ::testing::TestWithParam<config::Variant> {};
+class HeteroEndToEnd : public ::testing::TestWithParam<config::Algorithm> {};
 
 // Widths 2 and 4 (3 clients each), two clients per round: every width learns well above the
 // 50% a personalised model at chance reaches on its client's 2 classes.
@@ -138,7 +138,7 @@ TEST_P(HeteroEndToEnd, EveryWidthRisesWellAboveChance) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Variants, HeteroEndToEnd,
-                         ::testing::Values(config::Variant::kPFedHN, config::Variant::kPFedHNPC),
+                         ::testing::Values(config::Algorithm::kPFedHN, config::Algorithm::kPFedHNPC),
                          [](const auto& info) { return config::to_string(info.param); });
 
 }  // namespace

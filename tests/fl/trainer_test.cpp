@@ -11,8 +11,8 @@
 namespace pfedhn::fl {
 namespace {
 
-config::Config small_config(config::Variant variant) {
-  return testing::small_trainer_config(variant);
+config::Config small_config(config::Algorithm algorithm) {
+  return testing::small_trainer_config(algorithm);
 }
 
 eval::EvalRecord evaluate(Trainer& t, const data::DatasetSplits& d, int64_t round) {
@@ -20,7 +20,7 @@ eval::EvalRecord evaluate(Trainer& t, const data::DatasetSplits& d, int64_t roun
       round, [&](int64_t c) { return t.client_model(c); }, d, t.clients(), 256);
 }
 
-class TrainerEndToEnd : public ::testing::TestWithParam<config::Variant> {};
+class TrainerEndToEnd : public ::testing::TestWithParam<config::Algorithm> {};
 
 TEST_P(TrainerEndToEnd, AccuracyRisesWellAboveChance) {
   const auto d = testing::synthetic_mnist(3000, 600, 600);
@@ -39,12 +39,13 @@ TEST_P(TrainerEndToEnd, AccuracyRisesWellAboveChance) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Variants, TrainerEndToEnd,
-                         ::testing::Values(config::Variant::kPFedHN, config::Variant::kPFedHNPC),
+                         ::testing::Values(config::Algorithm::kPFedHN,
+                                           config::Algorithm::kPFedHNPC),
                          [](const auto& info) { return config::to_string(info.param); });
 
 TEST(Trainer, SameSeedGivesBitIdenticalHypernetworks) {
   const auto d = testing::synthetic_mnist(600, 120, 120);
-  const auto cfg = small_config(config::Variant::kPFedHN);
+  const auto cfg = small_config(config::Algorithm::kPFedHN);
   Trainer a(cfg, d, testing::partition_for(d, cfg), torch::kCPU),
       b(cfg, d, testing::partition_for(d, cfg), torch::kCPU);
   for (int64_t r = 0; r < 5; ++r) {
@@ -58,7 +59,7 @@ TEST(Trainer, SameSeedGivesBitIdenticalHypernetworks) {
 
 TEST(Trainer, ClientSamplingIsUniformAndAFunctionOfSeedAndRound) {
   const auto d = testing::synthetic_mnist(600, 120, 120);
-  auto cfg = small_config(config::Variant::kPFedHN);
+  auto cfg = small_config(config::Algorithm::kPFedHN);
   Trainer t(cfg, d, testing::partition_for(d, cfg), torch::kCPU);
   std::vector<int> counts(6, 0);
   for (int64_t r = 0; r < 6000; ++r) ++counts[static_cast<size_t>(t.sample_clients(r).at(0))];
@@ -73,7 +74,7 @@ TEST(Trainer, ClientSamplingIsUniformAndAFunctionOfSeedAndRound) {
 
 TEST(Trainer, PcClientsKeepTheirOwnLocalLayers) {
   const auto d = testing::synthetic_mnist(600, 120, 120);
-  const auto cfg = small_config(config::Variant::kPFedHNPC);
+  const auto cfg = small_config(config::Algorithm::kPFedHNPC);
   Trainer t(cfg, d, testing::partition_for(d, cfg), torch::kCPU);
   ASSERT_EQ(t.local_states().size(), 6u);
   EXPECT_FALSE(t.target_spec().with_head);
@@ -90,7 +91,7 @@ TEST(Trainer, PcClientsKeepTheirOwnLocalLayers) {
 // K=1 round must be exactly this, bit for bit.
 TEST(Trainer, OneClientPerRoundIsExactlyThePapersLoop) {
   const auto d = testing::synthetic_mnist(600, 120, 120);
-  const auto cfg = small_config(config::Variant::kPFedHN);
+  const auto cfg = small_config(config::Algorithm::kPFedHN);
   ASSERT_EQ(cfg.client.clients_per_round, 1);
   Trainer t(cfg, d, testing::partition_for(d, cfg), torch::kCPU);
   Trainer ref(cfg, d, testing::partition_for(d, cfg), torch::kCPU);
@@ -118,7 +119,7 @@ TEST(Trainer, OneClientPerRoundIsExactlyThePapersLoop) {
 
 TEST(Trainer, SamplesKDistinctClientsPerRound) {
   const auto d = testing::synthetic_mnist(600, 120, 120);
-  auto cfg = small_config(config::Variant::kPFedHN);
+  auto cfg = small_config(config::Algorithm::kPFedHN);
   cfg.client.clients_per_round = 4;
   Trainer t(cfg, d, testing::partition_for(d, cfg), torch::kCPU);
   EXPECT_EQ(t.clients_per_round(), 4);
@@ -136,7 +137,7 @@ TEST(Trainer, SamplesKDistinctClientsPerRound) {
 // computed here separately from its own hypernetwork forward.
 TEST(Trainer, TwoClientsPerRoundStepOnTheAverageOfTheirSeparateVjps) {
   const auto d = testing::synthetic_mnist(600, 120, 120);
-  auto cfg = small_config(config::Variant::kPFedHN);
+  auto cfg = small_config(config::Algorithm::kPFedHN);
   cfg.client.clients_per_round = 2;
   cfg.server.momentum = 0.0;
   cfg.server.wd = 0.0;

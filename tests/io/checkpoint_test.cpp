@@ -359,16 +359,16 @@ TEST(CheckpointFile, KeepsTheNewestTwoAndIgnoresTemporaries) {
 // ---------------------------------------------------------------------------------------------
 // Trainer state
 
-config::Config small_config(config::Variant variant) {
+config::Config small_config(config::Algorithm variant) {
   config::Config cfg;
   cfg.seed = 5;
   cfg.dataset.data = "mnist";
-  cfg.model.variant = variant;
+  cfg.algorithm = variant;
   cfg.model.in_channels = 1;
   cfg.model.out_dim = 10;
   cfg.model.n_kernels = 3;
   cfg.model.n_hidden = 1;
-  cfg.model.spec_norm = variant == config::Variant::kPFedHN;  // buffers (u, v) too
+  cfg.model.spec_norm = variant == config::Algorithm::kPFedHN;  // buffers (u, v) too
   cfg.client.num_nodes = 4;
   cfg.client.num_epochs = 4;
   cfg.client.batch_size = 16;
@@ -392,7 +392,7 @@ void expect_same_state(fl::Trainer& a, fl::Trainer& b) {
   }
 }
 
-class TrainerCheckpoint : public ::testing::TestWithParam<config::Variant> {};
+class TrainerCheckpoint : public ::testing::TestWithParam<config::Algorithm> {};
 
 TEST_P(TrainerCheckpoint, RestoredAfterRoundKContinuesBitExactly) {
   torch::set_num_threads(1);
@@ -421,12 +421,13 @@ TEST_P(TrainerCheckpoint, RestoredAfterRoundKContinuesBitExactly) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Variants, TrainerCheckpoint,
-                         ::testing::Values(config::Variant::kPFedHN, config::Variant::kPFedHNPC),
+                         ::testing::Values(config::Algorithm::kPFedHN,
+                                           config::Algorithm::kPFedHNPC),
                          [](const auto& info) { return config::to_string(info.param); });
 
 TEST(TrainerCheckpoint, LoadingIntoAnotherShapeFails) {
   const auto d = testing::synthetic_mnist(200, 40, 40);
-  auto cfg = small_config(config::Variant::kPFedHNPC);
+  auto cfg = small_config(config::Algorithm::kPFedHNPC);
   fl::Trainer pc(cfg, d, testing::partition_for(d, cfg), torch::kCPU);
   TempDir tmp;
   const auto path =

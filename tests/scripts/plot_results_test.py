@@ -36,7 +36,7 @@ class PlotResultsTest(unittest.TestCase):
             a = make_run(tmp, "a", "pfedhn", [0.1, 0.5, 0.7])
             b = make_run(tmp, "b", "fedavg", [0.1, 0.3, 0.4])
             out = os.path.join(tmp, "figs")
-            r = plot(a, b, "-o", out)
+            r = plot(a, b, "-o", out, "--x", "client_updates")
             self.assertEqual(r.returncode, 0, r.stderr)
             for name in ("curves.png", "clients.png"):
                 with open(os.path.join(out, name), "rb") as f:

@@ -33,22 +33,28 @@ inline data::DatasetSplits synthetic_mnist(int64_t train, int64_t val, int64_t t
   return d;
 }
 
-// The small config of the trainer tests: 6 MNIST-shaped clients of 2 classes, a 4-kernel target
-// network, a 1-hidden-layer hypernetwork of width 32, 10 inner steps of batch 32.
-inline config::Config small_trainer_config(config::Variant variant) {
+// A small, fast config on MNIST-shaped data for the algorithm tests (clients are the caller's).
+inline config::Config small_mnist_config(config::Algorithm algorithm) {
   config::Config cfg;
   cfg.seed = 3;
   cfg.dataset.data = "mnist";
-  cfg.model.variant = variant;
+  cfg.algorithm = algorithm;
   cfg.model.in_channels = 1;
   cfg.model.out_dim = 10;
   cfg.model.n_kernels = 4;
   cfg.model.n_hidden = 1;
-  cfg.client.num_nodes = 6;
-  cfg.client.num_classes_per_node = 2;
   cfg.client.num_epochs = 10;
   cfg.client.batch_size = 32;
   cfg.server.hidden_dim = 32;
+  return cfg;
+}
+
+// The small config of the trainer tests: 6 MNIST-shaped clients of 2 classes, a 4-kernel target
+// network, a 1-hidden-layer hypernetwork of width 32, 10 inner steps of batch 32.
+inline config::Config small_trainer_config(config::Algorithm algorithm) {
+  config::Config cfg = small_mnist_config(algorithm);
+  cfg.client.num_nodes = 6;
+  cfg.client.num_classes_per_node = 2;
   return cfg;
 }
 

@@ -1,11 +1,15 @@
 #pragma once
 
+#include <torch/torch.h>
+
 #include <filesystem>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "pfedhn/config/config.h"
+#include "pfedhn/data/dataset.h"
+#include "pfedhn/data/partition.h"
 
 namespace pfedhn::app {
 
@@ -33,6 +37,14 @@ inline constexpr int kTerminatedExitCode = 143;   // SIGTERM
 
 // The resolved config: file (or defaults), then overrides, then validation. Throws ConfigError.
 config::Config resolve_config(const TrainOptions& options);
+
+// The dataset of `cfg` on `device` and its partition into clients, as every rank of a run
+// and `pfedhn generalize` use them.
+struct RunData {
+  data::DatasetSplits splits;
+  std::vector<data::ClientIndices> clients;
+};
+RunData load_run_data(const config::Config& cfg, const torch::Device& device);
 
 // Runs `pfedhn train` (or resumes one). Under torchrun's environment (WORLD_SIZE > 1) or with
 // --workers N, rank 0 runs the loop below and every other rank serves client updates and

@@ -8,7 +8,20 @@
 
 namespace pfedhn::config {
 
-enum class Variant { kPFedHN, kPFedHNPC };
+// What is trained: pFedHN or pFedHN-PC, or one of the baselines on the same partitions.
+enum class Algorithm {
+  kPFedHN,     // the paper's hypernetwork
+  kPFedHNPC,   // pFedHN with a personal classifier per client
+  kLocal,      // each client trains its own target network alone
+  kFedAvg,     // one global target network, weighted average of the clients' models
+  kFedAvgFT,   // FedAvg, then each client fine-tunes the global model before evaluation
+  kPerFedAvg,  // Per-FedAvg, first-order (MAML-style), one personalisation step at evaluation
+  kFedPer,     // FedAvg of the body, each client keeps its own last layer
+};
+// Whether the algorithm trains a hypernetwork (the model.* and server.* hypernetwork keys).
+inline bool uses_hypernetwork(Algorithm a) {
+  return a == Algorithm::kPFedHN || a == Algorithm::kPFedHNPC;
+}
 enum class PartitionKind { kClasses, kDirichlet };
 enum class DeviceKind { kAuto, kCpu, kCuda };
 
@@ -19,7 +32,6 @@ struct DatasetConfig {
 };
 
 struct ModelConfig {
-  Variant variant = Variant::kPFedHN;  // keys: model.variant (pfedhn|pfedhn_pc), model.local
   int64_t n_kernels = 16;
   int64_t n_hidden = 3;
   int64_t in_channels = 3;  // defaults from the dataset
@@ -56,7 +68,21 @@ struct ClientConfig {
   double dirichlet_alpha = 0.5;
 };
 
+// Settings that only the baselines use.
+struct BaselineConfig {
+  int64_t finetune_steps = 50;    // fedavg_ft: local SGD steps on the global model at evaluation
+  double perfedavg_alpha = 1e-2;  // perfedavg: lr of the inner (personalisation) step
+};
+
+// Generalisation to novel clients (Section 5.3 of the paper; `pfedhn generalize`).
+struct NovelConfig {
+  int64_t num_clients = 0;  // the last this-many clients take no part in training
+  int64_t steps = 10;       // pfedhn: rounds of embedding-only training per novel client
+};
+
 struct Config {
+  // keys: algorithm; model.variant (pfedhn|pfedhn_pc) and model.local are older aliases
+  Algorithm algorithm = Algorithm::kPFedHN;
   uint64_t seed = 42;
   DeviceKind device = DeviceKind::kAuto;
   int64_t num_threads = 0;  // 0 = all cores
@@ -69,6 +95,8 @@ struct Config {
   ModelConfig model;
   ServerConfig server;
   ClientConfig client;
+  BaselineConfig baseline;
+  NovelConfig novel;
 
   // Dotted keys set explicitly (by the file or an override), e.g. "model.out_dim".
   // Used to tell a dataset-derived default from a contradicting explicit value.
@@ -86,6 +114,7 @@ struct KeyInfo {
   std::string key;          // "client.num_rounds"
   std::string type;         // "int", "float", "bool", "string", "int list", or "a|b|c" for enums
   std::string description;  // one line
+  std::string alias_of;     // the canonical key this one is another name for; empty if none
 };
 const std::vector<KeyInfo>& all_keys();
 
@@ -111,7 +140,7 @@ Config parse_config_text(const std::string& yaml, const std::string& name);
 void apply_override(Config& cfg, const std::string& assignment);
 
 // Applies several overrides as one source, in order (a repeated key: the last one wins).
-// Unlike calling apply_override in a loop, it rejects model.local and model.variant given
+// Unlike calling apply_override in a loop, it rejects algorithm and its aliases given
 // together with different meanings, as a file does. On error `cfg` is left unchanged.
 void apply_overrides(Config& cfg, const std::vector<std::string>& assignments);
 
@@ -123,7 +152,7 @@ void resolve_and_validate(Config& cfg);
 std::string to_yaml(const Config& cfg);
 
 // Lowercase names used in YAML and messages.
-std::string to_string(Variant v);
+std::string to_string(Algorithm a);
 std::string to_string(PartitionKind p);
 std::string to_string(DeviceKind d);
 

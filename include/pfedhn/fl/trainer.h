@@ -5,41 +5,31 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "pfedhn/config/config.h"
 #include "pfedhn/data/dataset.h"
 #include "pfedhn/data/partition.h"
+#include "pfedhn/fl/algorithm.h"
 #include "pfedhn/fl/client_update.h"
 #include "pfedhn/fl/server_update.h"
 #include "pfedhn/models/hypernetwork.h"
 
 namespace pfedhn::fl {
 
-struct RoundReport {
-  int64_t round = 0;
-  std::vector<int64_t> clients;
-  double loss = 0.0;       // mean inner training loss over the round's clients
-  double accuracy = 0.0;   // mean inner training accuracy
-  double grad_norm = 0.0;  // hypernetwork gradient norm before clipping
-  // Wall time of the round's phases (for benchmarks and timing logs; never part of results).
-  double generate_seconds = 0.0;  // hypernetwork forward
-  double local_seconds = 0.0;     // the clients' inner training
-  double server_seconds = 0.0;    // vector-Jacobian product and the hypernetwork step
-};
-
 // The server's whole training state and the paper's round (Algorithm 1). Everything a round
 // depends on is either in this object (hypernetwork, its optimiser, the PC local states) or
 // derived from (seed, round, client), so a round's result does not depend on which rounds ran
 // in this process, and the state can be saved and restored between rounds.
-class Trainer {
+class Trainer : public Algorithm {
  public:
   Trainer(const config::Config& cfg, const data::DatasetSplits& data,
           std::vector<data::ClientIndices> clients, torch::Device device);
 
   // Runs round `round` (0-based): sample, generate, local updates, hypernetwork step.
   // Equals begin_round, run_client for each client in order, finish_round.
-  RoundReport run_round(int64_t round);
+  RoundReport run_round(int64_t round) override;
 
   // The three phases of a round, so that the client updates can run elsewhere (fl/distributed.h).
   // begin_round: the round's K clients and their weights from one batched hypernetwork forward
@@ -61,7 +51,7 @@ class Trainer {
 
   // The client's personalised model as a function from inputs to logits, with no autograd
   // and the hypernetwork in eval mode; used by the evaluator.
-  std::function<torch::Tensor(const torch::Tensor&)> client_model(int64_t client);
+  std::function<torch::Tensor(const torch::Tensor&)> client_model(int64_t client) override;
   // The same in two steps: the client's weights (hypernetwork in eval mode, no autograd), and
   // the model from given weights plus the client's pFedHN-PC local layer.
   models::Weights eval_weights(int64_t client);
@@ -72,20 +62,21 @@ class Trainer {
   // optimiser's state (momentum buffers), and each pFedHN-PC local layer with its optimiser.
   // `load` expects a trainer built from the same config; it throws c10::Error on a mismatch.
   // No generator state: every random stream derives from (seed, round, client).
-  void save(torch::serialize::OutputArchive& archive) const;
-  void load(torch::serialize::InputArchive& archive);
+  void save(torch::serialize::OutputArchive& archive) const override;
+  void load(torch::serialize::InputArchive& archive) override;
+  std::string describe() const override;
+  void adapt_novel_client(int64_t client, int64_t steps) override;
 
   models::HyperNetwork& hypernetwork() { return hnet_; }
   torch::optim::SGD& server_optimizer() { return *server_opt_; }
   std::vector<LocalState>& local_states() { return locals_; }
-  const std::vector<data::ClientIndices>& clients() const { return clients_; }
+  const std::vector<data::ClientIndices>& clients() const override { return clients_; }
   const data::DatasetSplits& data() const { return data_; }
   bool has_local_states() const { return !locals_.empty(); }
   // The target network (with model.hetero_kernels: the first width's), and one client's.
-  const models::TargetSpec& target_spec() const { return spec_; }
+  const models::TargetSpec& target_spec() const override { return spec_; }
   const models::TargetSpec& target_spec(int64_t client) const { return hnet_->target_spec(client); }
-  int64_t num_clients() const { return static_cast<int64_t>(clients_.size()); }
-  int64_t clients_per_round() const { return clients_per_round_; }
+  int64_t clients_per_round() const override { return clients_per_round_; }
 
  private:
   models::TargetSpec spec_;
@@ -93,6 +84,8 @@ class Trainer {
   double server_grad_clip_;
   int64_t clients_per_round_ = 1;
   uint64_t seed_;
+  int64_t num_training_;  // clients sampled for rounds: all but the novel ones
+  double embed_lr_;       // for adapt_novel_client
   const data::DatasetSplits& data_;
   std::vector<data::ClientIndices> clients_;
   models::HyperNetwork hnet_{nullptr};

@@ -41,7 +41,7 @@ struct TimingCsv {
 
 struct RunSummary {
   std::string dataset;
-  std::string variant;
+  std::string variant;  // the algorithm (results.json: "algorithm", and "variant" as before)
   int64_t num_clients = 0;
   int64_t rounds_completed = 0;
   int64_t client_updates = 0;

@@ -22,6 +22,9 @@ inline constexpr uint64_t kHypernetInit = 4;
 inline constexpr uint64_t kLocalLayerInit = 5;
 inline constexpr uint64_t kClientSampling = 6;
 inline constexpr uint64_t kClientUpdate = 7;
+inline constexpr uint64_t kTargetInit = 8;    // baselines: initial target networks
+inline constexpr uint64_t kEvalFineTune = 9;  // baselines: personalisation before evaluation
+inline constexpr uint64_t kNovelAdapt = 10;   // novel clients: embedding-only rounds
 }  // namespace stream
 
 // A small, fully specified generator (xoshiro256**, seeded by SplitMix64). Unlike the

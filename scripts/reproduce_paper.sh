@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# Runs every configuration of the paper's tables (datasets x {10, 50, 100} clients x methods x
+# seeds) and writes paper_tables.md and paper_tables.csv beside the paper's numbers.
+# Run with --help for the options.
+set -euo pipefail
+
+usage() {
+  cat <<'EOF'
+Usage: scripts/reproduce_paper.sh [--quick] [--seeds N] [--out DIR] [--data-from DIR]
+                                  [--root DIR] [--bin PATH] [--clients "10 50 100"]
+                                  [--methods "pfedhn local ..."] [--threads N] [TABLE...]
+
+TABLE: mnist, cifar10, cifar100 (default: all three). A dataset that is not available is
+reported as "no data" in the tables, not as an error.
+
+Every run is OUT/runs/<dataset>/n<clients>/<method>/seed<k>/ (a normal pfedhn run directory).
+A run whose results.json exists is skipped; one that stopped half way is resumed from its
+checkpoint; so the script can be stopped and started again at any time.
+
+Methods: pfedhn pfedhn_pc local fedavg fedavg_ft perfedavg fedper. Every method gets the same
+number of client updates (client.num_epochs SGD steps each): pFedHN, pFedHN-PC and Local run
+the preset's client.num_rounds with one client per round, as the paper; the averaging
+baselines (fedavg, fedavg_ft, perfedavg, fedper) average K=5 clients per round over
+num_rounds/5 rounds, evaluated every eval_every/5 rounds.
+
+Options:
+  --quick         a smoke test for CI (a few minutes on 2 cores): every method on 10 clients,
+                  10 client updates of 5 steps (averaging baselines: 2 rounds of 5 clients),
+                  evaluated after the first and the last round on 1,000 validation samples,
+                  5 fine-tuning steps, 1 thread, 1 seed, and only datasets already in the data
+                  root (or in --data-from); default --out outputs/paper-quick
+  --seeds N       seeds 1..N per configuration (default 3; --quick: 1)
+  --out DIR       runs and tables (default outputs/paper)
+  --data-from DIR local dataset mirror, handed to scripts/fetch_data.sh --from
+  --root DIR      data root (default data)
+  --bin PATH      the pfedhn binary (default build/pfedhn)
+  --clients LIST  client counts (default "10 50 100"; --quick: "10")
+  --methods LIST  methods (default: all seven)
+  --threads N     num_threads of every run (default 0 = all cores; --quick: 1). On a machine
+                  shared with other work, 1 is much faster than 2 (see the README).
+  -h, --help      this help
+EOF
+}
+
+die() {
+  echo "reproduce_paper.sh: $*" >&2
+  exit 2
+}
+
+cd "$(dirname "$0")/.."
+quick=0 seeds="" out="" data_from="" root="data" bin="build/pfedhn" threads=""
+clients=""
+methods="pfedhn pfedhn_pc local fedavg fedavg_ft perfedavg fedper"
+tables=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) quick=1 ;;
+    --seeds) [ $# -ge 2 ] || die "--seeds needs a number"; seeds="$2"; shift ;;
+    --out) [ $# -ge 2 ] || die "--out needs a folder"; out="$2"; shift ;;
+    --data-from) [ $# -ge 2 ] || die "--data-from needs a folder"; data_from="$2"; shift ;;
+    --root) [ $# -ge 2 ] || die "--root needs a folder"; root="$2"; shift ;;
+    --bin) [ $# -ge 2 ] || die "--bin needs a path"; bin="$2"; shift ;;
+    --clients) [ $# -ge 2 ] || die "--clients needs a list"; clients="$2"; shift ;;
+    --methods) [ $# -ge 2 ] || die "--methods needs a list"; methods="$2"; shift ;;
+    --threads) [ $# -ge 2 ] || die "--threads needs a number"; threads="$2"; shift ;;
+    -h | --help) usage; exit 0 ;;
+    mnist | cifar10 | cifar100) tables+=("$1") ;;
+    *) die "unknown argument '$1' (tables: mnist, cifar10, cifar100; see --help)" ;;
+  esac
+  shift
+done
+[ ${#tables[@]} -gt 0 ] || tables=(mnist cifar10 cifar100)
+[ -n "$seeds" ] || seeds=$([ $quick = 1 ] && echo 1 || echo 3)
+[ -n "$clients" ] || clients=$([ $quick = 1 ] && echo 10 || echo "10 50 100")
+[ -n "$threads" ] || threads=$([ $quick = 1 ] && echo 1 || echo 0)
+[[ "$threads" =~ ^[0-9]+$ ]] || die "--threads must be a number, got '$threads'"
+[[ "$seeds" =~ ^[1-9][0-9]*$ ]] || die "--seeds must be a positive integer, got '$seeds'"
+[ -n "$out" ] || out=$([ $quick = 1 ] && echo outputs/paper-quick || echo outputs/paper)
+[ -x "$bin" ] || die "no pfedhn binary at '$bin'; build it first (scripts/build.sh)"
+for m in $methods; do
+  case "$m" in pfedhn | pfedhn_pc | local | fedavg | fedavg_ft | perfedavg | fedper) ;;
+    *) die "unknown method '$m'" ;; esac
+done
+for n in $clients; do [[ "$n" =~ ^[1-9][0-9]*$ ]] || die "bad client count '$n'"; done
+mkdir -p "$out"
+
+data_dir() { # where fetch_data.sh puts a dataset
+  case "$1" in
+    mnist) echo "$root/mnist" ;;
+    cifar10) echo "$root/cifar-10-batches-bin" ;;
+    cifar100) echo "$root/cifar-100-binary" ;;
+  esac
+}
+
+# The datasets that can be used. --quick never goes to the internet: only what is in the data
+# root or the --data-from mirror.
+available=() missing=()
+for ds in "${tables[@]}"; do
+  fetch=(bash scripts/fetch_data.sh --root "$root")
+  [ -n "$data_from" ] && fetch+=(--from "$data_from")
+  if [ $quick = 1 ] && [ -z "$data_from" ] && [ ! -d "$(data_dir "$ds")" ]; then
+    missing+=("$ds")
+  elif "${fetch[@]}" "$ds" >"$out/fetch_$ds.log" 2>&1; then
+    available+=("$ds")
+  else
+    missing+=("$ds")
+  fi
+done
+echo "reproduce_paper: datasets available: ${available[*]:-none}; no data: ${missing[*]:-none}"
+
+preset() { # dataset method -> config file
+  case "$1:$2" in
+    mnist:*) echo conf/mnist.yaml ;;
+    cifar10:pfedhn_pc) echo conf/cifar10_pc.yaml ;;
+    cifar10:*) echo conf/config.yaml ;;
+    cifar100:pfedhn_pc) echo conf/cifar100_pc.yaml ;;
+    cifar100:*) echo conf/cifar100.yaml ;;
+  esac
+}
+
+declare -A preset_cache=()
+preset_value() { # file key -> value (the presets are flat two-level YAML); one call per file
+  if [ -z "${preset_cache[$1]+set}" ]; then
+    preset_cache[$1]=$("$bin" train --config "$1" --print-config)
+  fi
+  awk -v k="$2" '$1 == k":" { print $2; exit }' <<<"${preset_cache[$1]}"
+}
+
+failed=0 done_runs=0 skipped=0
+start=$(date +%s)
+for ds in "${available[@]}"; do
+  for n in $clients; do
+    for m in $methods; do
+      conf=$(preset "$ds" "$m")
+      rounds=$(preset_value "$conf" num_rounds)
+      every=$(preset_value "$conf" eval_every)
+      extra=(num_threads="$threads")
+      if [ $quick = 1 ]; then
+        rounds=10
+        extra+=(client.num_epochs=5 baseline.finetune_steps=5 dataset.val_size=1000)
+      fi
+      k=1
+      case "$m" in fedavg | fedavg_ft | perfedavg | fedper) k=5 ;; esac
+      [ "$k" -le "$n" ] || k=$n
+      rounds=$(((rounds + k - 1) / k)) every=$(((every + k - 1) / k))
+      # --quick: evaluated only after the first and the last round.
+      [ $quick = 0 ] || every=$rounds
+      for s in $(seq 1 "$seeds"); do
+        run="$out/runs/$ds/n$n/$m/seed$s"
+        if [ -s "$run/results.json" ]; then
+          skipped=$((skipped + 1))
+          continue
+        fi
+        args=(train --config "$conf" algorithm="$m" seed="$s" dataset.root="$root"
+          client.num_nodes="$n" client.clients_per_round="$k" client.num_rounds="$rounds"
+          eval_every="$every" "${extra[@]}")
+        if compgen -G "$run/checkpoints/ckpt-*.pt" >/dev/null; then
+          cmd=("$bin" train --resume "$run")
+        else
+          mkdir -p "$(dirname "$run")"
+          cmd=("$bin" "${args[@]}" --output-dir "$run" --overwrite)
+        fi
+        printf 'reproduce_paper: %-8s %3d clients  %-9s seed %d ... ' "$ds" "$n" "$m" "$s"
+        t0=$(date +%s)
+        if "${cmd[@]}" >"$run.out" 2>&1; then
+          acc=$(/usr/bin/python3 -c 'import json,sys; print("%.2f%%" % (100*json.load(open(sys.argv[1]))["test_accuracy_at_best_val"]))' "$run/results.json")
+          echo "$acc ($(($(date +%s) - t0))s)"
+          done_runs=$((done_runs + 1))
+        else
+          echo "FAILED (exit $?); see $run.out"
+          tail -n 3 "$run.out" | sed 's/^/    /'
+          failed=$((failed + 1))
+        fi
+      done
+    done
+  done
+done
+
+note="Settings: $([ $quick = 1 ] && echo "--quick (10 client updates of 5 steps: a smoke test, not the paper's numbers)" || echo "the presets in conf/"); seeds 1..$seeds; averaging baselines with 5 clients per round over 1/5 of the rounds."
+/usr/bin/python3 scripts/paper_tables.py "$out" --datasets "${tables[@]}" --clients $clients \
+  --methods $methods --no-data ${missing[@]+"${missing[@]}"} --note "$note" >/dev/null
+echo "reproduce_paper: $done_runs runs done, $skipped already finished, $failed failed in $(($(date +%s) - start))s"
+echo
+cat "$out/paper_tables.md"
+echo
+echo "reproduce_paper: tables in $out/paper_tables.md and $out/paper_tables.csv"
+[ $failed -eq 0 ] || exit 1

@@ -1,0 +1,146 @@
+#include "pfedhn/app/generalize.h"
+
+#include <fmt/format.h>
+
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "pfedhn/app/runtime.h"
+#include "pfedhn/app/train.h"
+#include "pfedhn/eval/evaluator.h"
+#include "pfedhn/fl/algorithm.h"
+#include "pfedhn/io/checkpoint.h"
+#include "pfedhn/io/run_dir.h"
+#include "pfedhn/util/error.h"
+
+namespace pfedhn::app {
+namespace fs = std::filesystem;
+namespace {
+
+// The adaptation's own settings, and the keys that never change results.
+bool may_change(const std::string& key) {
+  return key == "novel.steps" || key == "baseline.finetune_steps" ||
+         !config::changes_results(key);
+}
+
+// Label histogram of some clients' training data, normalised.
+torch::Tensor label_distribution(const data::DatasetSplits& d,
+                                 const std::vector<data::ClientIndices>& clients, size_t begin,
+                                 size_t end) {
+  auto hist = torch::zeros({d.info->num_classes}, torch::kDouble);
+  for (size_t c = begin; c < end; ++c) {
+    const auto y = d.train.y.index_select(0, clients[c].train.to(d.train.y.device())).cpu();
+    hist += torch::bincount(y, {}, d.info->num_classes).to(torch::kDouble);
+  }
+  return hist / hist.sum();
+}
+
+}  // namespace
+
+int run_generalize(const GeneralizeOptions& options) {
+  const fs::path run_dir = options.run_dir;
+  const fs::path config_file = run_dir / "config.yaml";
+  std::error_code ec;
+  if (!fs::is_regular_file(config_file, ec)) {
+    throw UserError("'" + run_dir.string() + "' is not a run directory (no config.yaml)");
+  }
+  TrainOptions from_run;
+  from_run.config_file = config_file;
+  const config::Config trained = resolve_config(from_run);
+  from_run.overrides = options.overrides;
+  const config::Config cfg = resolve_config(from_run);
+  for (const auto& info : config::all_keys()) {
+    if (!info.alias_of.empty() || may_change(info.key)) continue;
+    if (config::config_value(trained, info.key) != config::config_value(cfg, info.key)) {
+      throw UserError("generalize cannot change " + info.key +
+                      " (only novel.steps, baseline.finetune_steps and the keys that never "
+                      "change results, e.g. num_threads, may be given)");
+    }
+  }
+  const int64_t first_novel = fl::num_training_clients(cfg);
+  if (cfg.novel.num_clients == 0) {
+    throw UserError("run '" + run_dir.string() +
+                    "' has no novel clients: train it with novel.num_clients=M (the last M "
+                    "clients are then held out of training)");
+  }
+  std::optional<io::LoadedCheckpoint> checkpoint;
+  for (const auto& path : io::list_checkpoints(run_dir)) {
+    try {
+      checkpoint = io::read_checkpoint(path);
+      break;
+    } catch (const io::CheckpointError& e) {
+      std::cerr << "pfedhn: warning: skipped " << e.what() << '\n';
+    }
+  }
+  if (!checkpoint) {
+    throw UserError("no usable checkpoint in '" + io::checkpoint_dir(run_dir).string() + "'");
+  }
+
+  set_thread_count(cfg.num_threads);
+  const torch::Device device = select_device(cfg.device);
+  RunData loaded = load_run_data(cfg, device);
+  const auto& splits = loaded.splits;
+  const auto all_clients = loaded.clients;
+  auto algorithm = fl::make_algorithm(cfg, splits, std::move(loaded.clients), device);
+  try {
+    algorithm->load(*checkpoint->model);
+  } catch (const c10::Error& e) {
+    throw UserError("checkpoint '" + checkpoint->path.string() +
+                    "' does not fit this config: " + e.what_without_backtrace());
+  }
+  const int64_t round = checkpoint->loop.next_round - 1;
+
+  const std::vector<data::ClientIndices> training(all_clients.begin(),
+                                                  all_clients.begin() + first_novel);
+  const std::vector<data::ClientIndices> novel(all_clients.begin() + first_novel,
+                                               all_clients.end());
+  auto novel_model = [&](int64_t i) { return algorithm->client_model(first_novel + i); };
+  const auto on_training = eval::evaluate_all(
+      round, [&](int64_t c) { return algorithm->client_model(c); }, splits, training,
+      cfg.eval_batch_size);
+  const auto before = eval::evaluate_all(round, novel_model, splits, novel, cfg.eval_batch_size);
+  for (int64_t c = first_novel; c < algorithm->num_clients(); ++c) {
+    algorithm->adapt_novel_client(c, cfg.novel.steps);
+  }
+  const auto after = eval::evaluate_all(round, novel_model, splits, novel, cfg.eval_batch_size);
+
+  const auto train_dist =
+      label_distribution(splits, all_clients, 0, static_cast<size_t>(first_novel));
+  std::string csv = "client,shift_tv,train_samples,test_acc_before,test_acc_after,val_acc_after\n";
+  nlohmann::json rows = nlohmann::json::array();
+  for (size_t i = 0; i < novel.size(); ++i) {
+    const size_t c = static_cast<size_t>(first_novel) + i;
+    const double shift =
+        0.5 *
+        (label_distribution(splits, all_clients, c, c + 1) - train_dist).abs().sum().item<double>();
+    csv += fmt::format("{},{:.6f},{},{:.6f},{:.6f},{:.6f}\n", c, shift, novel[i].train.numel(),
+                       before.test.client_accuracy[i], after.test.client_accuracy[i],
+                       after.val.client_accuracy[i]);
+    rows.push_back({{"client", c},
+                    {"shift_tv", shift},
+                    {"test_acc_before", before.test.client_accuracy[i]},
+                    {"test_acc_after", after.test.client_accuracy[i]}});
+  }
+  io::write_file_atomic(run_dir / "novel_clients.csv", csv);
+  const nlohmann::json summary = {
+      {"algorithm", config::to_string(cfg.algorithm)},
+      {"checkpoint_round", round},
+      {"novel_clients", cfg.novel.num_clients},
+      {"steps", cfg.algorithm == config::Algorithm::kFedAvgFT ? cfg.baseline.finetune_steps
+                                                              : cfg.novel.steps},
+      {"training_clients_test_accuracy", on_training.test.accuracy},
+      {"novel_test_accuracy_before", before.test.accuracy},
+      {"novel_test_accuracy_after", after.test.accuracy},
+      {"generalization_gap", on_training.test.accuracy - after.test.accuracy},
+      {"clients", rows}};
+  io::write_file_atomic(run_dir / "novel.json", summary.dump(2) + "\n");
+  std::cout << fmt::format(
+      "{}: {} novel clients: test accuracy {:.4f} before, {:.4f} after adaptation; training "
+      "clients {:.4f} (gap {:.4f})\n",
+      config::to_string(cfg.algorithm), novel.size(), before.test.accuracy, after.test.accuracy,
+      on_training.test.accuracy, on_training.test.accuracy - after.test.accuracy);
+  std::cout << "per client: " << (run_dir / "novel_clients.csv").string() << '\n';
+  return 0;
+}
+
+}  // namespace pfedhn::app

@@ -1,0 +1,54 @@
+#include <fmt/format.h>
+
+#include "pfedhn/fl/baselines.h"
+
+namespace pfedhn::fl {
+
+LocalTraining::LocalTraining(const config::Config& cfg, const data::DatasetSplits& data,
+                             std::vector<data::ClientIndices> clients, torch::Device device)
+    : Baseline(cfg, data, std::move(clients), device) {
+  for (int64_t c = 0; c < num_clients(); ++c) {
+    locals_.push_back(initial_weights(1 + static_cast<uint64_t>(c)));
+  }
+}
+
+RoundReport LocalTraining::run_round(int64_t round) {
+  RoundReport report;
+  report.round = round;
+  report.clients = round_clients(round);
+  for (int64_t c : report.clients) {
+    auto& w = locals_[static_cast<size_t>(c)];
+    const auto update = train_client(w, c, round, opts_);
+    w = minus(w, update.delta);
+    report.loss += update.mean_loss;
+    report.accuracy += update.accuracy;
+    report.grad_norm += global_norm(update.delta);
+  }
+  const double k = static_cast<double>(report.clients.size());
+  report.loss /= k;
+  report.accuracy /= k;
+  return report;
+}
+
+std::function<torch::Tensor(const torch::Tensor&)> LocalTraining::client_model(int64_t client) {
+  return model_of(locals_[static_cast<size_t>(client)]);
+}
+
+void LocalTraining::save(torch::serialize::OutputArchive& archive) const {
+  for (size_t c = 0; c < locals_.size(); ++c) {
+    save_weights(archive, "local_" + std::to_string(c), locals_[c]);
+  }
+}
+
+void LocalTraining::load(torch::serialize::InputArchive& archive) {
+  for (size_t c = 0; c < locals_.size(); ++c) {
+    load_weights(archive, "local_" + std::to_string(c), locals_[c], device_);
+  }
+}
+
+std::string LocalTraining::describe() const {
+  return fmt::format("local training: {} separate target networks of {} parameters", num_clients(),
+                     spec_.num_parameters());
+}
+
+}  // namespace pfedhn::fl

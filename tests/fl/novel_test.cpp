@@ -1,0 +1,75 @@
+// Generalisation to novel clients: held out of training, then only their embedding is fitted.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "pfedhn/eval/evaluator.h"
+#include "pfedhn/fl/baselines.h"
+#include "pfedhn/fl/trainer.h"
+#include "support/synthetic.h"
+
+namespace pfedhn::fl {
+namespace {
+
+config::Config novel_config(config::Algorithm algorithm) {
+  auto cfg = testing::small_mnist_config(algorithm);
+  cfg.client.num_nodes = 8;
+  cfg.client.num_classes_per_node = 3;
+  cfg.novel.num_clients = 2;
+  return cfg;
+}
+
+TEST(NovelClients, NeverTakePartInTraining) {
+  const auto d = testing::synthetic_mnist(600, 120, 120);
+  auto cfg = novel_config(config::Algorithm::kPFedHN);
+  cfg.client.clients_per_round = 3;
+  Trainer t(cfg, d, testing::partition_for(d, cfg), torch::kCPU);
+  cfg.algorithm = config::Algorithm::kFedAvg;
+  auto fedavg = make_algorithm(cfg, d, testing::partition_for(d, cfg), torch::kCPU);
+  std::vector<int> seen(8, 0);
+  for (int64_t r = 0; r < 300; ++r) {
+    for (int64_t c : t.sample_clients(r)) ++seen[static_cast<size_t>(c)];
+  }
+  for (int64_t c : fedavg->run_round(0).clients) EXPECT_LT(c, 6);
+  for (size_t c = 0; c < 6; ++c) EXPECT_GT(seen[c], 0) << c;
+  EXPECT_EQ(seen[6] + seen[7], 0);
+}
+
+TEST(NovelClients, AdaptingFitsOnlyTheNovelClientsEmbeddingAndHelpsIt) {
+  const auto d = testing::synthetic_mnist(3000, 600, 600);
+  const auto cfg = novel_config(config::Algorithm::kPFedHN);
+  const auto clients = testing::partition_for(d, cfg);
+  Trainer t(cfg, d, clients, torch::kCPU);
+  for (int64_t r = 0; r < 150; ++r) t.run_round(r);
+
+  const std::vector<data::ClientIndices> novel(clients.begin() + 6, clients.end());
+  auto novel_eval = [&] {
+    return eval::evaluate_all(
+        0, [&](int64_t i) { return t.client_model(6 + i); }, d, novel, 256);
+  };
+  const auto before = novel_eval();
+  std::vector<torch::Tensor> params_before;
+  for (const auto& p : t.hypernetwork()->parameters()) params_before.push_back(p.detach().clone());
+  t.adapt_novel_client(6, 15);
+  t.adapt_novel_client(7, 15);
+  const auto after = novel_eval();
+
+  const auto params_after = t.hypernetwork()->parameters();
+  for (size_t i = 0; i < params_after.size(); ++i) {
+    if (params_after[i].is_same(t.hypernetwork()->embedding_parameters()[0])) {
+      const auto& e0 = params_before[i];
+      const auto& e1 = params_after[i];
+      EXPECT_TRUE(torch::equal(e0.slice(0, 0, 6), e1.slice(0, 0, 6)));  // training clients
+      EXPECT_FALSE(torch::equal(e0[6], e1[6]));
+      EXPECT_FALSE(torch::equal(e0[7], e1[7]));
+    } else {
+      EXPECT_TRUE(torch::equal(params_before[i], params_after[i])) << "hypernetwork moved";
+    }
+  }
+  EXPECT_GT(after.test.accuracy, before.test.accuracy + 0.05)
+      << "before " << before.test.accuracy << " after " << after.test.accuracy;
+  EXPECT_THROW(t.adapt_novel_client(0, 1), c10::Error);  // not a novel client
+}
+
+}  // namespace
+}  // namespace pfedhn::fl
