@@ -188,9 +188,13 @@ TEST_F(Resume, CorruptNewestCheckpointFallsBackToThePreviousOne) {
     if (how == "truncated") {
       fs::resize_file(newest, fs::file_size(newest) / 2);
     } else {
+      // Invert the byte rather than write a constant, which may be the byte already there.
       std::fstream f(newest, std::ios::in | std::ios::out | std::ios::binary);
-      f.seekp(static_cast<std::streamoff>(fs::file_size(newest) / 2));
-      f.put('\x5a');
+      const auto middle = static_cast<std::streamoff>(fs::file_size(newest) / 2);
+      f.seekg(middle);
+      const char byte = static_cast<char>(f.get());
+      f.seekp(middle);
+      f.put(static_cast<char>(~byte));
     }
     const auto r = run_pfedhn(resume_args(dir));
     ASSERT_EQ(r.exit_code, 0) << r.output;
