@@ -41,6 +41,23 @@ ClientUpdateOptions client_options_from_config(const config::Config& cfg) {
   return opts;
 }
 
+std::vector<models::Weights> take_mean_stats(RoundReport& report,
+                                             std::vector<ClientUpdateResult>& results) {
+  TORCH_CHECK(!results.empty(), "take_mean_stats: no client updates");
+  std::vector<models::Weights> deltas;
+  deltas.reserve(results.size());
+  report.loss = report.accuracy = 0.0;
+  for (auto& r : results) {
+    report.loss += r.mean_loss;
+    report.accuracy += r.accuracy;
+    deltas.push_back(std::move(r.delta));
+  }
+  const double k = static_cast<double>(results.size());
+  report.loss /= k;
+  report.accuracy /= k;
+  return deltas;
+}
+
 std::vector<int64_t> sample_round_clients(uint64_t seed, int64_t round, int64_t num_clients,
                                           int64_t k) {
   Rng rng(derive_seed(seed, {stream::kClientSampling, static_cast<uint64_t>(round)}));

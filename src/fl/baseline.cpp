@@ -72,16 +72,9 @@ RoundReport Baseline::federated_round(
   RoundReport report;
   report.round = round;
   report.clients = round_clients(round);
-  std::vector<models::Weights> deltas;
-  for (int64_t c : report.clients) {
-    auto update = train(c);
-    report.loss += update.mean_loss;
-    report.accuracy += update.accuracy;
-    deltas.push_back(std::move(update.delta));
-  }
-  const double k = static_cast<double>(report.clients.size());
-  report.loss /= k;
-  report.accuracy /= k;
+  std::vector<ClientUpdateResult> results;
+  for (int64_t c : report.clients) results.push_back(train(c));
+  const auto deltas = take_mean_stats(report, results);
   const auto step = weighted_sum(deltas, average_weights(report.clients));
   report.grad_norm = global_norm(step);
   global = minus(global, step);

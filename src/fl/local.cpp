@@ -16,17 +16,14 @@ RoundReport LocalTraining::run_round(int64_t round) {
   RoundReport report;
   report.round = round;
   report.clients = round_clients(round);
+  std::vector<ClientUpdateResult> results;
   for (int64_t c : report.clients) {
     auto& w = locals_[static_cast<size_t>(c)];
-    const auto update = train_client(w, c, round, opts_);
-    w = minus(w, update.delta);
-    report.loss += update.mean_loss;
-    report.accuracy += update.accuracy;
-    report.grad_norm += global_norm(update.delta);
+    results.push_back(train_client(w, c, round, opts_));
+    w = minus(w, results.back().delta);
+    report.grad_norm += global_norm(results.back().delta);
   }
-  const double k = static_cast<double>(report.clients.size());
-  report.loss /= k;
-  report.accuracy /= k;
+  take_mean_stats(report, results);
   return report;
 }
 

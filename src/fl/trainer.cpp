@@ -119,16 +119,7 @@ RoundReport Trainer::finish_round(RoundPlan plan, std::vector<ClientUpdateResult
   RoundReport report;
   report.round = plan.round;
   report.clients = std::move(plan.clients);
-  std::vector<models::Weights> deltas;
-  deltas.reserve(results.size());
-  for (auto& r : results) {
-    report.loss += r.mean_loss;
-    report.accuracy += r.accuracy;
-    deltas.push_back(std::move(r.delta));
-  }
-  const double k = static_cast<double>(report.clients.size());
-  report.loss /= k;
-  report.accuracy /= k;
+  const std::vector<models::Weights> deltas = take_mean_stats(report, results);
   const auto server_start = Clock::now();
   report.grad_norm = server_update(hnet_, *server_opt_, plan.thetas, deltas, server_grad_clip_);
   report.server_seconds = seconds_since(server_start);

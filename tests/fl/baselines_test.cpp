@@ -200,6 +200,27 @@ TEST(LocalTraining, OnlyTheRoundsClientChanges) {
   }
 }
 
+TEST(TakeMeanStats, AveragesLossAndAccuracyAndMovesTheDeltasOutInOrder) {
+  std::vector<ClientUpdateResult> results(3);
+  for (int i = 0; i < 3; ++i) {
+    results[static_cast<size_t>(i)].delta = {torch::full({2}, static_cast<float>(i))};
+    results[static_cast<size_t>(i)].mean_loss = 1.0 + i;
+    results[static_cast<size_t>(i)].accuracy = 0.25 * i;
+  }
+  RoundReport report;
+  report.loss = 99.0;  // stale values are replaced, not added to
+  report.accuracy = 99.0;
+  const auto deltas = take_mean_stats(report, results);
+  EXPECT_DOUBLE_EQ(report.loss, 2.0);
+  EXPECT_DOUBLE_EQ(report.accuracy, 0.25);
+  ASSERT_EQ(deltas.size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(deltas[static_cast<size_t>(i)][0][1].item<float>(), static_cast<float>(i));
+  }
+  std::vector<ClientUpdateResult> none;
+  EXPECT_THROW(take_mean_stats(report, none), c10::Error);
+}
+
 TEST(InitTargetWeights, FollowsPyTorchsDefaultBoundsAndTheSeed) {
   const auto spec =
       models::make_target_spec(models::TargetArch::kMnistCnn, 1, 4, 10, 28, /*with_head=*/true);

@@ -82,6 +82,11 @@ inline int64_t num_training_clients(const config::Config& cfg) {
   return cfg.client.num_nodes - cfg.novel.num_clients;
 }
 
+// Sets report.loss and report.accuracy to the means over a round's client updates and moves
+// their deltas out, in order.
+std::vector<models::Weights> take_mean_stats(RoundReport& report,
+                                             std::vector<ClientUpdateResult>& results);
+
 // The clients of round `round`: `k` of `num_clients`, uniformly without replacement, a pure
 // function of (seed, round).
 std::vector<int64_t> sample_round_clients(uint64_t seed, int64_t round, int64_t num_clients,
