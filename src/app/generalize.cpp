@@ -35,6 +35,13 @@ torch::Tensor label_distribution(const data::DatasetSplits& d,
   return hist / hist.sum();
 }
 
+// What a novel client's adaptation takes: rounds of embedding training (pFedHN, pFedHN-PC),
+// fine-tuning steps (fedavg_ft), nothing for the other baselines.
+int64_t adaptation_steps(const config::Config& cfg) {
+  if (config::uses_hypernetwork(cfg.algorithm)) return cfg.novel.steps;
+  return cfg.algorithm == config::Algorithm::kFedAvgFT ? cfg.baseline.finetune_steps : 0;
+}
+
 }  // namespace
 
 int run_generalize(const GeneralizeOptions& options) {
@@ -81,13 +88,17 @@ int run_generalize(const GeneralizeOptions& options) {
   RunData loaded = load_run_data(cfg, device);
   const auto& splits = loaded.splits;
   const auto all_clients = loaded.clients;
-  auto algorithm = fl::make_algorithm(cfg, splits, std::move(loaded.clients), device);
-  try {
-    algorithm->load(*checkpoint->model);
-  } catch (const c10::Error& e) {
-    throw UserError("checkpoint '" + checkpoint->path.string() +
-                    "' does not fit this config: " + e.what_without_backtrace());
-  }
+  auto load_algorithm = [&](const config::Config& c) {
+    auto a = fl::make_algorithm(c, splits, all_clients, device);
+    try {
+      a->load(*checkpoint->model);
+    } catch (const c10::Error& e) {
+      throw UserError("checkpoint '" + checkpoint->path.string() +
+                      "' does not fit this config: " + e.what_without_backtrace());
+    }
+    return a;
+  };
+  auto algorithm = load_algorithm(cfg);
   const int64_t round = checkpoint->loop.next_round - 1;
 
   const std::vector<data::ClientIndices> training(all_clients.begin(),
@@ -98,7 +109,19 @@ int run_generalize(const GeneralizeOptions& options) {
   const auto on_training = eval::evaluate_all(
       round, [&](int64_t c) { return algorithm->client_model(c); }, splits, training,
       cfg.eval_batch_size);
-  const auto before = eval::evaluate_all(round, novel_model, splits, novel, cfg.eval_batch_size);
+  // fedavg_ft fine-tunes inside client_model: "before" is its global model, not fine-tuned.
+  std::unique_ptr<fl::Algorithm> unadapted;
+  if (cfg.algorithm == config::Algorithm::kFedAvgFT) {
+    config::Config no_finetuning = cfg;
+    no_finetuning.baseline.finetune_steps = 0;
+    unadapted = load_algorithm(no_finetuning);
+  }
+  const auto before = eval::evaluate_all(
+      round,
+      [&](int64_t i) {
+        return (unadapted ? *unadapted : *algorithm).client_model(first_novel + i);
+      },
+      splits, novel, cfg.eval_batch_size);
   for (int64_t c = first_novel; c < algorithm->num_clients(); ++c) {
     algorithm->adapt_novel_client(c, cfg.novel.steps);
   }
@@ -126,8 +149,7 @@ int run_generalize(const GeneralizeOptions& options) {
       {"algorithm", config::to_string(cfg.algorithm)},
       {"checkpoint_round", round},
       {"novel_clients", cfg.novel.num_clients},
-      {"steps", cfg.algorithm == config::Algorithm::kFedAvgFT ? cfg.baseline.finetune_steps
-                                                              : cfg.novel.steps},
+      {"steps", adaptation_steps(cfg)},
       {"training_clients_test_accuracy", on_training.test.accuracy},
       {"novel_test_accuracy_before", before.test.accuracy},
       {"novel_test_accuracy_after", after.test.accuracy},

@@ -167,6 +167,8 @@ TEST(Cli, GeneralizeAdaptsTheHeldOutClientsAndWritesTheirRows) {
   // Evaluations during training cover the 3 training clients only.
   const auto results = nlohmann::json::parse(slurp(run_dir / "results.json"));
   EXPECT_EQ(results["final"]["test"]["client_accuracy"].size(), 3u);
+  EXPECT_EQ(results["num_clients"].get<int>(), 3);
+  EXPECT_EQ(results["novel_clients"].get<int>(), 2);
 
   const auto r = run("generalize " + run_dir.string() + " novel.steps=2");
   ASSERT_EQ(r.exit_code, 0) << r.output;
@@ -189,6 +191,37 @@ TEST(Cli, GeneralizeAdaptsTheHeldOutClientsAndWritesTheirRows) {
   const auto none = run("generalize " + plain.string());
   EXPECT_EQ(none.exit_code, 2);
   EXPECT_NE(none.output.find("novel.num_clients=M"), std::string::npos) << none.output;
+}
+
+// FedAvg + FT adapts inside its client model: "before" must be the global model without
+// fine-tuning, whatever baseline.finetune_steps the adaptation is given.
+TEST(Cli, GeneralizeWithFedAvgFtMeasuresBeforeWithoutFineTuning) {
+  TempDir tmp;
+  write_learnable_mnist(tmp / "data" / "mnist");
+  const fs::path run_dir = tmp / "run";
+  ASSERT_EQ(run(std::string("train ") + kFastTraining + " dataset.root=" +
+                (tmp / "data").string() +
+                " algorithm=fedavg_ft client.clients_per_round=2 client.num_rounds=4 "
+                "eval_every=4 baseline.finetune_steps=2 novel.num_clients=2 --output-dir " +
+                run_dir.string())
+                .exit_code,
+            0);
+  auto generalize = [&](int steps) {
+    const auto r = run("generalize " + run_dir.string() +
+                       " baseline.finetune_steps=" + std::to_string(steps));
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    return nlohmann::json::parse(slurp(run_dir / "novel.json"));
+  };
+  const auto none = generalize(0);
+  const auto tuned = generalize(30);
+  EXPECT_EQ(none["steps"].get<int>(), 0);
+  EXPECT_EQ(tuned["steps"].get<int>(), 30);
+  EXPECT_DOUBLE_EQ(none["novel_test_accuracy_after"].get<double>(),
+                   none["novel_test_accuracy_before"].get<double>());
+  EXPECT_DOUBLE_EQ(tuned["novel_test_accuracy_before"].get<double>(),
+                   none["novel_test_accuracy_before"].get<double>());
+  EXPECT_NE(tuned["novel_test_accuracy_after"].get<double>(),
+            tuned["novel_test_accuracy_before"].get<double>());
 }
 
 TEST(Cli, TruncatedDataFileGivesOneLineAndExitCode2) {
