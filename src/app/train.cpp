@@ -284,13 +284,17 @@ int train_loop(const RunContext& ctx, io::LoadedCheckpoint* resume, StopSignals&
     // A non-finite delta_theta shows up here too: the gradient is its vector-Jacobian product,
     // and NaN/Inf survive any multiplication, so the gradient norm is non-finite as well.
     if (!std::isfinite(report.loss) || !std::isfinite(report.grad_norm)) {
+      const bool hypernetwork = hn_trainer != nullptr;
+      const char* what = !std::isfinite(report.loss) ? "training loss"
+                         : hypernetwork              ? "hypernetwork gradient"
+                                                     : "model update";
       throw TrainingDiverged(fmt::format(
           "training diverged: non-finite {} in round {} (client {}); the evaluations so far are "
-          "in {}{}; try a lower model.inner_lr or server.lr",
-          std::isfinite(report.loss) ? "hypernetwork gradient" : "training loss", round,
-          report.clients.front(), (run_dir / "metrics.csv").string(),
+          "in {}{}; try a lower {}",
+          what, round, report.clients.front(), (run_dir / "metrics.csv").string(),
           last_checkpoint.empty() ? ""
-                                  : ", the last good checkpoint is " + last_checkpoint.string()));
+                                  : ", the last good checkpoint is " + last_checkpoint.string(),
+          hypernetwork ? "model.inner_lr or server.lr" : "model.inner_lr"));
     }
     loop.loss_since_eval += report.loss;
     ++loop.rounds_since_eval;
@@ -337,7 +341,8 @@ int train_loop(const RunContext& ctx, io::LoadedCheckpoint* resume, StopSignals&
   io::RunSummary summary;
   summary.dataset = cfg.dataset.data;
   summary.variant = config::to_string(cfg.algorithm);
-  summary.num_clients = trainer.num_clients();
+  summary.num_clients = static_cast<int64_t>(eval_clients.size());
+  summary.novel_clients = cfg.novel.num_clients;
   summary.client_train_samples = sample_counts(eval_clients, &data::ClientIndices::train);
   summary.client_val_samples = sample_counts(eval_clients, &data::ClientIndices::val);
   summary.client_test_samples = sample_counts(eval_clients, &data::ClientIndices::test);
@@ -430,13 +435,12 @@ void check_multi_process(const config::Config& cfg, const TrainOptions& options,
                     " runs in one process only: --workers and torchrun need "
                     "novel.num_clients=0");
   }
+  fl::check_hetero_world_size(cfg, options.workers > 1 ? options.workers : env->world_size);
 }
 
 void start_cluster(RunContext& ctx, const TrainOptions& options,
                    const std::optional<fl::DistEnv>& env) {
   const auto timeout = std::chrono::seconds(ctx.cfg.dist_timeout);
-  const int64_t world_size = options.workers > 1 ? options.workers : env ? env->world_size : 1;
-  fl::check_hetero_world_size(ctx.cfg, world_size);
   if (options.workers > 1) {
     fl::DistEnv local;
     local.world_size = options.workers;
@@ -472,7 +476,7 @@ int run_worker(const TrainOptions& options, const fl::DistEnv& env) {
   fl::Cluster cluster(env, cfg, std::chrono::seconds(cfg.dist_timeout));
   cluster.connect(adopt);
   cfg = cluster.config();
-  fl::check_hetero_world_size(cfg, env.world_size);
+  fl::check_hetero_world_size(cfg, env.world_size);  // a resumed run's config comes from rank 0
   if (adopt) {  // this rank's own harmless overrides (e.g. num_threads) still apply
     config::apply_overrides(cfg, options.overrides);
     config::resolve_and_validate(cfg);

@@ -48,7 +48,8 @@ uint64_t fnv1a(const std::string& text) {
 }
 
 bool fingerprinted(const std::string& key) {
-  return config::changes_results(key) && key != "dataset.root" && key != "model.local";
+  return config::changes_results(key) && key != "dataset.root" && key != "model.local" &&
+         key != "model.variant";
 }
 
 std::vector<uint8_t> bytes_of(const std::string& s) {

@@ -73,8 +73,11 @@ std::vector<int64_t> Trainer::sample_clients(int64_t round) const {
 }
 
 std::string Trainer::describe() const {
-  return fmt::format("target network {} parameters; hypernetwork embedding dim {}",
-                     spec_.num_parameters(), hnet_->options().embedding_dim);
+  const auto& specs = hnet_->target_specs();
+  const std::string targets =
+      specs.size() == 1 ? fmt::format("target network {} parameters", spec_.num_parameters())
+                        : fmt::format("target networks of {} widths", specs.size());
+  return fmt::format("{}; hypernetwork embedding dim {}", targets, hnet_->options().embedding_dim);
 }
 
 RoundReport Trainer::run_round(int64_t round) {

@@ -80,6 +80,7 @@ static nlohmann::json summary_json_common(const RunSummary& s) {
           {"algorithm", s.variant},
           {"variant", s.variant},  // the older name, for scripts written before the baselines
           {"num_clients", s.num_clients},
+          {"novel_clients", s.novel_clients},
           {"rounds_completed", s.rounds_completed},
           {"client_updates", s.client_updates},
           {"test_accuracy_at_best_val", number_or_null(s.best.test.accuracy)},

@@ -100,6 +100,7 @@ TEST_F(HeteroCli, SeveralProcessesAndBenchAreRefusedWithOneLine) {
   EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
   EXPECT_NE(r.output.find("model.hetero_kernels needs a single process"), std::string::npos)
       << r.output;
+  EXPECT_FALSE(fs::exists(*tmp_ / "workers"));  // refused before the run directory is made
   const auto b = run_pfedhn(std::string("bench ") + testing::kFastTraining +
                             " 'model.hetero_kernels=[2, 4]' --rounds 1");
   EXPECT_EQ(b.exit_code, 2) << b.output;

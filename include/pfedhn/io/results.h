@@ -42,7 +42,8 @@ struct TimingCsv {
 struct RunSummary {
   std::string dataset;
   std::string variant;  // the algorithm (results.json: "algorithm", and "variant" as before)
-  int64_t num_clients = 0;
+  int64_t num_clients = 0;    // the clients trained and evaluated
+  int64_t novel_clients = 0;  // held out for `pfedhn generalize` (novel.num_clients)
   int64_t rounds_completed = 0;
   int64_t client_updates = 0;
   eval::EvalRecord best;   // the evaluation with the best val accuracy
