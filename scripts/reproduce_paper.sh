@@ -39,7 +39,8 @@ Options:
   --methods LIST  methods (default: all seven)
   --updates N     client updates per run instead of the preset's client.num_rounds (5000):
                   a shorter real run, for a first look at the real table; the tables' note
-                  says so. Evaluation stays every eval_every updates.
+                  says so. Evaluation stays every eval_every updates. Default --out
+                  outputs/paper-uN, so that runs of other lengths are never mixed.
   --threads N     num_threads of every run (default 0 = all cores; --quick: 1). On a machine
                   shared with other work, 1 is much faster than 2 (see the README).
   -h, --help      this help
@@ -83,7 +84,12 @@ done
   die "--updates must be a positive integer, got '$updates'"
 [ -z "$updates" ] || [ $quick = 0 ] || die "--updates and --quick do not go together"
 [[ "$seeds" =~ ^[1-9][0-9]*$ ]] || die "--seeds must be a positive integer, got '$seeds'"
-[ -n "$out" ] || out=$([ $quick = 1 ] && echo outputs/paper-quick || echo outputs/paper)
+if [ -z "$out" ]; then
+  if [ $quick = 1 ]; then out=outputs/paper-quick
+  elif [ -n "$updates" ]; then out=outputs/paper-u$updates
+  else out=outputs/paper
+  fi
+fi
 [ -x "$bin" ] || die "no pfedhn binary at '$bin'; build it first (scripts/build.sh)"
 for m in $methods; do
   case "$m" in pfedhn | pfedhn_pc | local | fedavg | fedavg_ft | perfedavg | fedper) ;;
@@ -156,6 +162,11 @@ for ds in "${available[@]}"; do
       [ $quick = 0 ] || every=$rounds
       for s in $(seq 1 "$seeds"); do
         run="$out/runs/$ds/n$n/$m/seed$s"
+        # A run made by a call with another length is never skipped, resumed or tabled as this one.
+        if [ -f "$run/config.yaml" ]; then
+          made=$(awk '$1 == "num_rounds:" { print $2; exit }' "$run/config.yaml")
+          [ "$made" = "$rounds" ] || die "$run has client.num_rounds=$made, this call asks for $rounds (other --updates or --quick): give another --out"
+        fi
         if [ -s "$run/results.json" ]; then
           skipped=$((skipped + 1))
           continue
