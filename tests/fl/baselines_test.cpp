@@ -16,9 +16,7 @@ namespace {
 using Alg = config::Algorithm;
 
 config::Config small_config(Alg algorithm) {
-  auto cfg = testing::small_mnist_config(algorithm);
-  cfg.client.num_nodes = 6;
-  cfg.client.num_classes_per_node = 2;
+  auto cfg = testing::small_trainer_config(algorithm);
   cfg.client.clients_per_round = 3;
   cfg.model.inner_lr = 0.02;
   cfg.baseline.finetune_steps = 10;
