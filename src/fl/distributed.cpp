@@ -47,9 +47,9 @@ uint64_t fnv1a(const std::string& text) {
   return h;
 }
 
-bool fingerprinted(const std::string& key) {
-  return config::changes_results(key) && key != "dataset.root" && key != "model.local" &&
-         key != "model.variant";
+// Keys that change results, each once: an alias is compared under its canonical key.
+bool fingerprinted(const config::KeyInfo& info) {
+  return config::changes_results(info.key) && info.key != "dataset.root" && info.alias_of.empty();
 }
 
 std::vector<uint8_t> bytes_of(const std::string& s) {
@@ -138,7 +138,7 @@ std::optional<DistEnv> dist_env_from_environment() {
 std::string config_fingerprint(const config::Config& cfg) {
   std::string text = std::string("pfedhn ") + PFEDHN_VERSION + "\n";
   for (const auto& info : config::all_keys()) {
-    if (fingerprinted(info.key))
+    if (fingerprinted(info))
       text += info.key + "=" + config::config_value(cfg, info.key) + "\n";
   }
   return fmt::format("{:016x}", fnv1a(text));
@@ -289,7 +289,7 @@ namespace {
 // The first key (of those that change results) on which two configs differ, as a message.
 std::string first_difference(const config::Config& mine, const config::Config& theirs, int rank) {
   for (const auto& info : config::all_keys()) {
-    if (!fingerprinted(info.key)) continue;
+    if (!fingerprinted(info)) continue;
     const auto a = config::config_value(mine, info.key), b = config::config_value(theirs, info.key);
     if (a != b) {
       return fmt::format("rank {} was started with {}={} but rank 0 with {}={}", rank, info.key, b,
