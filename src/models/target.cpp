@@ -100,7 +100,12 @@ torch::Tensor target_forward(const TargetSpec& spec, const Weights& w, const tor
                                          : torch::relu(torch::max_pool2d(cl, 2));
   };
   torch::Tensor h = x.contiguous(at::MemoryFormat::ChannelsLast);
-  h = relu_pool(conv(h));
+  if (conv2d_one_channel_supports(h, w[0], w[1])) {
+    h = relu_pool(conv2d_one_channel(h, w[0], w[1]));
+    i += 2;
+  } else {
+    h = relu_pool(conv(h));
+  }
   h = relu_pool(conv(h));
   if (spec.arch == TargetArch::kMnistCnn) h = torch::relu(conv(h));
   h = h.flatten(1);  // in (C, H, W) order whatever the memory layout, as the weights expect
