@@ -16,7 +16,7 @@ namespace {
 
 #if defined(PFEDHN_ONE_CHANNEL_CONV)
 
-// Output channels go 8 at a time through one AVX register; a last, partial block is masked.
+// Output channels go 8 at a time through one AVX register; a last block may be partial.
 constexpr int64_t kLanes = 8;
 
 struct ConvShape {
@@ -50,8 +50,12 @@ std::vector<float> pack_weights(const torch::Tensor& w, int64_t blocks, int64_t 
 
 // The kernels below, and only they (no LibTorch code, whose inline functions must stay
 // portable), are compiled for AVX2 and FMA; they run only where cpu_has_avx2_fma().
+#if defined(__clang__)  // clang ignores GCC's target pragma
+#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
+#endif
 
 // Lane mask of block b: all ones for the lanes below c, zero past it.
 __m256i lane_mask(int64_t c, int64_t block) {
@@ -149,7 +153,11 @@ void backward_rows(const float* __restrict in, const float* __restrict grad_out,
   }
 }
 
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 
 template <int K>
 torch::Tensor forward_kernel(const torch::Tensor& x, const torch::Tensor& w,
@@ -219,6 +227,10 @@ class OneChannelConv : public torch::autograd::Function<OneChannelConv> {
 
   static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
                                                torch::autograd::tensor_list grad_outputs) {
+    // The gradients below are computed outside autograd; a graph of them (create_graph) would
+    // silently miss their dependence on grad_out.
+    TORCH_CHECK(!torch::GradMode::is_enabled(),
+                "conv2d_one_channel: double backward (create_graph) is not supported");
     const auto x = ctx->get_saved_variables()[0];
     const int64_t c = ctx->saved_data["c"].toInt();
     auto [gw, gb] = ctx->saved_data["k"].toInt() == 3 ? backward_kernel<3>(x, grad_outputs[0], c)

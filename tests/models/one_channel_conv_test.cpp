@@ -50,7 +50,57 @@ TEST(OneChannelConv, MatchesConv2dAndItsGradientForEveryChannelCount) {
 TEST(OneChannelConv, MatchesConv2dForFiveByFiveKernelsAndNonSquareImages) {
   torch::manual_seed(12);
   expect_same_as_conv2d(3, 6, 5, 13, 9);
-  expect_same_as_conv2d(1, 7, 3, 3, 3);  // a 1x1 output
+  expect_same_as_conv2d(3, 9, 5, 13, 9);    // a full and a partial block
+  expect_same_as_conv2d(2, 16, 5, 12, 12);  // two full blocks
+  expect_same_as_conv2d(1, 7, 3, 3, 3);     // a 1x1 output
+  expect_same_as_conv2d(2, 2, 3, 6, 6);     // spills reach several pixels of a short row
+}
+
+// Target weights are views into one flat buffer; here also non-contiguous, and only one of
+// weight and bias trained.
+TEST(OneChannelConv, GradientsForViewsAndForOnlyOneOfWeightAndBias) {
+  torch::manual_seed(15);
+  const auto x = torch::randn({4, 1, 10, 10});
+  const auto w0 = torch::randn({9, 1, 3, 3});
+  const auto b0 = torch::randn({9});
+  SKIP_WITHOUT_KERNEL(x, w0, b0);
+  const auto g = torch::randn({4, 9, 8, 8});
+  for (int which = 0; which < 3; ++which) {  // 0: both, 1: weight only, 2: bias only
+    auto flat = torch::cat({b0, w0.flatten()}).requires_grad_(which != 1);
+    auto w_leaf = w0.permute({0, 1, 3, 2}).contiguous().permute({0, 1, 3, 2});  // not contiguous
+    w_leaf.requires_grad_(which != 2);
+    const auto b = flat.narrow(0, 0, 9);  // a view with a graph behind it
+    conv2d_one_channel(x, w_leaf, b).backward(g);
+    auto w_ref = w0.clone().requires_grad_(true);
+    auto b_ref = b0.clone().requires_grad_(true);
+    torch::conv2d(x, w_ref, b_ref).backward(g);
+    if (which != 2) {
+      EXPECT_TRUE(torch::allclose(w_leaf.grad(), w_ref.grad(), 1e-4, 1e-3)) << which;
+    }
+    if (which != 1) {
+      EXPECT_TRUE(torch::allclose(flat.grad().narrow(0, 0, 9), b_ref.grad(), 1e-4, 1e-3)) << which;
+    }
+  }
+}
+
+TEST(OneChannelConv, NoGradModeAndDoubleBackward) {
+  const auto x = torch::randn({2, 1, 6, 6});
+  auto w = torch::randn({3, 1, 3, 3}).requires_grad_(true);
+  auto b = torch::randn({3}).requires_grad_(true);
+  SKIP_WITHOUT_KERNEL(x, w, b);
+  {
+    torch::NoGradGuard no_grad;
+    const auto out = conv2d_one_channel(x, w, b);
+    EXPECT_FALSE(out.requires_grad());
+    EXPECT_TRUE(torch::allclose(out, torch::conv2d(x, w, b), 1e-5, 1e-5));
+  }
+  const auto out = conv2d_one_channel(x, w, b).pow(2).sum();
+  try {
+    torch::autograd::grad({out}, {w}, {}, /*retain_graph=*/true, /*create_graph=*/true);
+    ADD_FAILURE() << "a graph of the gradient was built without its dependence on grad_out";
+  } catch (const c10::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("double backward"), std::string::npos) << e.what();
+  }
 }
 
 TEST(OneChannelConv, GradientIsTheSameAtOneAndTwoThreads) {
@@ -74,11 +124,11 @@ TEST(OneChannelConv, GradientIsTheSameAtOneAndTwoThreads) {
   EXPECT_TRUE(torch::equal(grads[1], grads[2])) << "not reproducible at a fixed thread count";
 }
 
+// Holds on any CPU (without AVX2 and FMA nothing is supported).
 TEST(OneChannelConv, RefusesWhatItDoesNotHandle) {
   const auto x = torch::randn({2, 1, 8, 8});
   const auto w = torch::randn({4, 1, 3, 3});
   const auto b = torch::randn({4});
-  SKIP_WITHOUT_KERNEL(x, w, b);
   EXPECT_FALSE(
       conv2d_one_channel_supports(torch::randn({2, 3, 8, 8}), torch::randn({4, 3, 3, 3}), b));
   EXPECT_FALSE(conv2d_one_channel_supports(x, torch::randn({4, 1, 7, 7}), b));
