@@ -63,6 +63,11 @@ __m256i lane_mask(int64_t c, int64_t block) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(c - block * kLanes)), lane);
 }
 
+// Whether block b's 8 lanes at pixel x stay inside the row (always so for a full block).
+inline bool lanes_stay_in_row(const ConvShape& s, int64_t x, int64_t b) {
+  return x * s.c + (b + 1) * kLanes <= s.wo * s.c;
+}
+
 // One output pixel's 8 channels: the bias plus K*K broadcast inputs times tap weights.
 template <int K>
 inline __m256 conv_pixel(const float* src, int64_t w, const __m256* wv, __m256 acc) {
@@ -88,14 +93,13 @@ void forward_rows(const float* __restrict in, const float* __restrict packed,
     __m256 wv[K * K];
     for (int t = 0; t < K * K; ++t) wv[t] = _mm256_loadu_ps(packed + (b * K * K + t) * kLanes);
     const __m256 bv = _mm256_loadu_ps(bias + b * kLanes);
-    const bool full = (b + 1) * kLanes <= s.c;
     const __m256i mask = lane_mask(s.c, b);
     for (int64_t r = row_begin; r < row_end; ++r) {
       const int64_t n = r / s.ho, y = r % s.ho;
       const float* src = in + (n * s.h + y) * s.w;
       float* dst = out + r * s.wo * s.c + b * kLanes;
       const auto store = [&](int64_t x, __m256 acc) {
-        if (full || x * s.c + (b + 1) * kLanes <= s.wo * s.c) {
+        if (lanes_stay_in_row(s, x, b)) {
           _mm256_storeu_ps(dst + x * s.c, acc);
         } else {
           _mm256_maskstore_ps(dst + x * s.c, mask, acc);
@@ -129,15 +133,13 @@ void backward_rows(const float* __restrict in, const float* __restrict grad_out,
     for (auto& v : gw) v = _mm256_setzero_ps();
     __m256 gb = _mm256_setzero_ps();
     const __m256i mask = lane_mask(s.c, b);
-    const bool full = (b + 1) * kLanes <= s.c;
     for (int64_t r = row_begin; r < row_end; ++r) {
       const int64_t n = r / s.ho, y = r % s.ho;
       const float* src = in + (n * s.h + y) * s.w;
       const float* g = grad_out + r * s.wo * s.c + b * kLanes;
       for (int64_t x = 0; x < s.wo; ++x) {
-        const __m256 gv = full || x * s.c + (b + 1) * kLanes <= s.wo * s.c
-                              ? _mm256_loadu_ps(g + x * s.c)
-                              : _mm256_maskload_ps(g + x * s.c, mask);
+        const __m256 gv = lanes_stay_in_row(s, x, b) ? _mm256_loadu_ps(g + x * s.c)
+                                                     : _mm256_maskload_ps(g + x * s.c, mask);
         gb = _mm256_add_ps(gb, gv);
         for (int ky = 0; ky < K; ++ky) {
           for (int kx = 0; kx < K; ++kx) {

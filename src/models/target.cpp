@@ -75,8 +75,11 @@ torch::Tensor target_forward(const TargetSpec& spec, const Weights& w, const tor
   TORCH_CHECK(w.size() == spec.tensors.size(), "target_forward: expected ", spec.tensors.size(),
               " tensors, got ", w.size());
   size_t i = 0;
+  // The one-channel kernel takes the first layer of MNIST-shaped inputs (see ops.h).
   auto conv = [&](const torch::Tensor& in) {
-    auto out = torch::conv2d(in, w[i], w[i + 1]);
+    auto out = conv2d_one_channel_supports(in, w[i], w[i + 1])
+                   ? conv2d_one_channel(in, w[i], w[i + 1])
+                   : torch::conv2d(in, w[i], w[i + 1]);
     i += 2;
     return out;
   };
@@ -100,12 +103,7 @@ torch::Tensor target_forward(const TargetSpec& spec, const Weights& w, const tor
                                          : torch::relu(torch::max_pool2d(cl, 2));
   };
   torch::Tensor h = x.contiguous(at::MemoryFormat::ChannelsLast);
-  if (conv2d_one_channel_supports(h, w[0], w[1])) {
-    h = relu_pool(conv2d_one_channel(h, w[0], w[1]));
-    i += 2;
-  } else {
-    h = relu_pool(conv(h));
-  }
+  h = relu_pool(conv(h));
   h = relu_pool(conv(h));
   if (spec.arch == TargetArch::kMnistCnn) h = torch::relu(conv(h));
   h = h.flatten(1);  // in (C, H, W) order whatever the memory layout, as the weights expect
