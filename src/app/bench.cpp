@@ -123,7 +123,7 @@ int run_bench(const BenchOptions& options) {
     throw ConfigError("dataset.data: unknown dataset '" + cfg.dataset.data + "'");
 
   const data::DatasetSplits splits =
-      data::to_device(data::make_synthetic_dataset(*info, cfg.dataset.val_size, cfg.seed), device);
+      data::to_device(data::make_synthetic_dataset(*info, split_options(cfg), cfg.seed), device);
   auto clients =
       data::partition_clients(splits.train.y.cpu(), splits.val.y.cpu(), splits.test.y.cpu(),
                               partition_options(cfg, info->num_classes), cfg.seed);

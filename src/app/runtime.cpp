@@ -25,6 +25,16 @@ int64_t set_thread_count(int64_t requested) {
   return n;
 }
 
+data::SplitOptions split_options(const config::Config& cfg) {
+  data::SplitOptions options;
+  options.val_size = cfg.dataset.val_size;
+  options.test_source = cfg.dataset.test_split == config::TestSplit::kHoldout
+                            ? data::TestSource::kHoldout
+                            : data::TestSource::kOfficial;
+  options.test_size = cfg.dataset.test_size;
+  return options;
+}
+
 data::PartitionOptions partition_options(const config::Config& cfg, int64_t num_classes) {
   data::PartitionOptions popts;
   popts.num_clients = cfg.client.num_nodes;

@@ -145,7 +145,7 @@ struct RunContext {
 
 RunData load_run_data(const config::Config& cfg, const torch::Device& device) {
   RunData d{data::to_device(data::load_dataset(cfg.dataset.data, cfg.dataset.root,
-                                               cfg.dataset.val_size, cfg.seed),
+                                               split_options(cfg), cfg.seed),
                             device),
             {}};
   d.clients =
@@ -341,6 +341,10 @@ int train_loop(const RunContext& ctx, io::LoadedCheckpoint* resume, StopSignals&
   io::RunSummary summary;
   summary.dataset = cfg.dataset.data;
   summary.variant = config::to_string(cfg.algorithm);
+  summary.test_split = data::to_string(splits.test_source);
+  summary.train_size = splits.train.size();
+  summary.val_size = splits.val.size();
+  summary.test_size = splits.test.size();
   summary.num_clients = static_cast<int64_t>(eval_clients.size());
   summary.novel_clients = cfg.novel.num_clients;
   summary.client_train_samples = sample_counts(eval_clients, &data::ClientIndices::train);

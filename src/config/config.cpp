@@ -50,6 +50,12 @@ struct EnumNames<PartitionKind> {
 };
 
 template <>
+struct EnumNames<TestSplit> {
+  static constexpr std::array<std::pair<TestSplit, const char*>, 2> kValues{
+      {{TestSplit::kOfficial, "official"}, {TestSplit::kHoldout, "holdout"}}};
+};
+
+template <>
 struct EnumNames<DeviceKind> {
   static constexpr std::array<std::pair<DeviceKind, const char*>, 3> kValues{
       {{DeviceKind::kAuto, "auto"}, {DeviceKind::kCpu, "cpu"}, {DeviceKind::kCuda, "cuda"}}};
@@ -409,6 +415,11 @@ std::vector<KeyDescriptor> build_key_table() {
       string_key("dataset.root", "folder holding the dataset files", field(D, &DC::root)),
       int_key("dataset.val_size", "validation samples drawn from the official train set",
               field(D, &DC::val_size), at_least(1)),
+      enum_key<TestSplit>("dataset.test_split",
+                          "official test files, or holdout: drawn from the official train set",
+                          field(D, &DC::test_split)),
+      int_key("dataset.test_size", "test samples drawn from the train set (test_split=holdout)",
+              field(D, &DC::test_size), at_least(1)),
 
       variant_key(),
       local_key(),
@@ -986,12 +997,20 @@ void check_against_dataset(const Config& cfg, const data::DatasetInfo& ds) {
                       " is out of range" + of_dataset + ": must be < " +
                       std::to_string(ds.train_size) + " (its official training-set size)");
   }
-  const int64_t train_samples = ds.train_size - cfg.dataset.val_size;
+  const bool holdout = cfg.dataset.test_split == TestSplit::kHoldout;
+  const int64_t held_out = cfg.dataset.val_size + (holdout ? cfg.dataset.test_size : 0);
+  if (holdout && held_out >= ds.train_size) {
+    throw ConfigError("dataset.test_size=" + std::to_string(cfg.dataset.test_size) +
+                      " with dataset.val_size=" + std::to_string(cfg.dataset.val_size) +
+                      " leaves no training samples" + of_dataset + ": their sum must be < " +
+                      std::to_string(ds.train_size) + " (its official training-set size)");
+  }
+  const int64_t train_samples = ds.train_size - held_out;
   if (cfg.client.num_nodes > train_samples) {
     throw ConfigError("client.num_nodes=" + std::to_string(cfg.client.num_nodes) +
-                      " is out of range" + of_dataset +
-                      ": must be <= " + std::to_string(train_samples) +
-                      " (training samples left after " + "dataset.val_size)");
+                      " is out of range" + of_dataset + ": must be <= " +
+                      std::to_string(train_samples) + " (training samples left after " +
+                      (holdout ? "dataset.val_size and dataset.test_size)" : "dataset.val_size)"));
   }
   const int64_t per_node = cfg.client.num_classes_per_node;
   if (cfg.client.partition == PartitionKind::kClasses &&
@@ -1115,6 +1134,9 @@ std::string to_string(Algorithm a) {
 }
 std::string to_string(PartitionKind p) {
   return enum_name(p);
+}
+std::string to_string(TestSplit t) {
+  return enum_name(t);
 }
 std::string to_string(DeviceKind d) {
   return enum_name(d);

@@ -65,21 +65,32 @@ torch::Tensor to_index_tensor(const std::vector<int64_t>& indices) {
   return torch::tensor(indices, torch::kInt64);
 }
 
-// Validation = the first val_size entries of a seeded permutation; both parts sorted.
-std::pair<std::vector<int64_t>, std::vector<int64_t>> train_val_indices(int64_t n, int64_t val_size,
-                                                                        uint64_t seed) {
+struct SplitIndices {
+  std::vector<int64_t> train, val, test;
+};
+
+// Validation = the first val_size entries of a seeded permutation of the official training set,
+// a holdout test split the next test_size ones, training the rest; each part sorted.
+SplitIndices split_training_set(int64_t n, int64_t val_size, int64_t holdout_test_size,
+                                uint64_t seed) {
   std::vector<int64_t> perm(static_cast<size_t>(n));
   std::iota(perm.begin(), perm.end(), int64_t{0});
   Rng rng(derive_seed(seed, {stream::kValSplit}));
   rng.shuffle(perm);
 
-  std::vector<bool> in_val(static_cast<size_t>(n), false);
-  for (int64_t i = 0; i < val_size; ++i) in_val[static_cast<size_t>(perm[i])] = true;
-  std::vector<int64_t> train, val;
-  train.reserve(static_cast<size_t>(n - val_size));
-  val.reserve(static_cast<size_t>(val_size));
-  for (int64_t i = 0; i < n; ++i) (in_val[static_cast<size_t>(i)] ? val : train).push_back(i);
-  return {std::move(train), std::move(val)};
+  enum Part : uint8_t { kTrain, kVal, kTest };
+  std::vector<uint8_t> part(static_cast<size_t>(n), kTrain);
+  for (int64_t i = 0; i < val_size + holdout_test_size; ++i)
+    part[static_cast<size_t>(perm[i])] = i < val_size ? kVal : kTest;
+  SplitIndices out;
+  out.train.reserve(static_cast<size_t>(n - val_size - holdout_test_size));
+  out.val.reserve(static_cast<size_t>(val_size));
+  out.test.reserve(static_cast<size_t>(holdout_test_size));
+  for (int64_t i = 0; i < n; ++i) {
+    const uint8_t p = part[static_cast<size_t>(i)];
+    (p == kVal ? out.val : p == kTest ? out.test : out.train).push_back(i);
+  }
+  return out;
 }
 
 Split make_split(const torch::Tensor& images_u8, const torch::Tensor& labels,
@@ -163,18 +174,31 @@ struct RawDataset {
   std::filesystem::path dir;  // where the files were found
 };
 
-RawDataset read_idx_dataset(const DatasetInfo& info, const std::filesystem::path& root) {
+// The official test file is missing but the training files are there: say which keys run
+// without it, not only how to fetch it (the offline CIFAR-10 copy has no test_batch.bin).
+[[noreturn]] void throw_missing_test(const DatasetInfo& info, const std::filesystem::path& root,
+                                     const std::filesystem::path& test_file) {
+  throw DataError("dataset '" + info.name + "': the official test set " + test_file.string() +
+                  " is missing; draw the test split from the training set instead with "
+                  "dataset.test_split=holdout (and dataset.test_size, dataset.val_size), or " +
+                  fetch_hint(info.name, root));
+}
+
+RawDataset read_idx_dataset(const DatasetInfo& info, const std::filesystem::path& root,
+                            bool with_test) {
   static constexpr const char* kNames[4] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
                                             "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"};
+  const size_t needed = with_test ? 4 : 2;
   const std::filesystem::path primary = root / info.subdir;
   std::vector<std::filesystem::path> dirs = {primary};
   if (info.name == "fashion_mnist") dirs.emplace_back(kDebianFashionMnistDir);
 
-  // Use the first folder that holds all four files; report the primary folder otherwise.
+  // Use the first folder that holds all the files needed; report the primary folder otherwise.
   std::string first_missing;
   for (const std::filesystem::path& dir : dirs) {
     std::vector<std::filesystem::path> files;
-    for (const char* base : kNames) {
+    for (size_t f = 0; f < needed; ++f) {
+      const char* base = kNames[f];
       if (auto p = find_idx_file(dir, base)) {
         files.push_back(*p);
       } else {
@@ -182,12 +206,17 @@ RawDataset read_idx_dataset(const DatasetInfo& info, const std::filesystem::path
         break;
       }
     }
-    if (files.size() != 4) continue;
+    if (files.size() != needed) continue;
     // IDX images are [N, H, W]; add the channel axis.
     auto as_nchw = [](torch::Tensor t) { return t.dim() == 3 ? t.unsqueeze(1) : t; };
-    return {as_nchw(read_idx(files[0])), read_idx(files[1]), as_nchw(read_idx(files[2])),
-            read_idx(files[3]), dir};
+    RawDataset raw{as_nchw(read_idx(files[0])), read_idx(files[1]), {}, {}, dir};
+    if (with_test) {
+      raw.test_images = as_nchw(read_idx(files[2]));
+      raw.test_labels = read_idx(files[3]);
+    }
+    return raw;
   }
+  if (first_missing.rfind("t10k", 0) == 0) throw_missing_test(info, root, primary / first_missing);
   throw_missing(info, root, primary, first_missing);
 }
 
@@ -202,7 +231,8 @@ LabeledImages read_cifar_files(const std::vector<std::filesystem::path>& files, 
   return {torch::cat(images), torch::cat(labels)};
 }
 
-RawDataset read_cifar_dataset(const DatasetInfo& info, const std::filesystem::path& root) {
+RawDataset read_cifar_dataset(const DatasetInfo& info, const std::filesystem::path& root,
+                              bool with_test) {
   const bool cifar100 = info.format == FileFormat::kCifar100;
   const std::filesystem::path dir = root / info.subdir;
   std::vector<std::filesystem::path> train_files;
@@ -220,12 +250,17 @@ RawDataset read_cifar_dataset(const DatasetInfo& info, const std::filesystem::pa
     if (!std::filesystem::is_regular_file(f, ec))
       throw_missing(info, root, dir, f.filename().string());
   }
-  if (!std::filesystem::is_regular_file(test_file, ec)) {
-    throw_missing(info, root, dir, test_file.filename().string());
+  if (with_test && !std::filesystem::is_regular_file(test_file, ec)) {
+    throw_missing_test(info, root, test_file);
   }
   LabeledImages train = read_cifar_files(train_files, cifar100);
-  LabeledImages test = read_cifar_files({test_file}, cifar100);
-  return {train.images, train.labels, test.images, test.labels, dir};
+  RawDataset raw{train.images, train.labels, {}, {}, dir};
+  if (with_test) {
+    LabeledImages test = read_cifar_files({test_file}, cifar100);
+    raw.test_images = test.images;
+    raw.test_labels = test.labels;
+  }
+  return raw;
 }
 
 void check_official_size(const DatasetInfo& info, const torch::Tensor& images,
@@ -261,47 +296,75 @@ torch::Tensor normalise_images(const torch::Tensor& images_u8, const DatasetInfo
 
 DatasetSplits make_splits(const DatasetInfo& info, const torch::Tensor& train_images_u8,
                           const torch::Tensor& train_labels, const torch::Tensor& test_images_u8,
-                          const torch::Tensor& test_labels, int64_t val_size, uint64_t seed) {
+                          const torch::Tensor& test_labels, const SplitOptions& options,
+                          uint64_t seed) {
+  const bool holdout = options.test_source == TestSource::kHoldout;
   check_images(train_images_u8, info, "training images");
-  check_images(test_images_u8, info, "test images");
   const int64_t n = train_images_u8.size(0);
   const torch::Tensor y_train = checked_labels(train_labels, n, info, "training labels");
-  const torch::Tensor y_test =
-      checked_labels(test_labels, test_images_u8.size(0), info, "test labels");
+  const int64_t val_size = options.val_size;
   if (val_size < 0 || val_size >= n) {
     throw DataError(info.name + ": validation size " + std::to_string(val_size) +
                     " must be in [0, " + std::to_string(n) + ") (the training set has " +
                     std::to_string(n) + " samples)");
   }
+  const int64_t holdout_size = holdout ? options.test_size : 0;
+  if (holdout && (holdout_size < 1 || val_size + holdout_size >= n)) {
+    throw DataError(info.name + ": validation size " + std::to_string(val_size) +
+                    " + held-out test size " + std::to_string(holdout_size) +
+                    " must leave training samples (the training set has " + std::to_string(n) +
+                    "; test size at least 1)");
+  }
 
-  const auto [train_idx, val_idx] = train_val_indices(n, val_size, seed);
-  const torch::Tensor train_sel = to_index_tensor(train_idx);
-  const torch::Tensor val_sel = to_index_tensor(val_idx);
+  SplitIndices idx = split_training_set(n, val_size, holdout_size, seed);
+  const auto subset = [&](const std::vector<int64_t>& positions) {
+    const torch::Tensor sel = to_index_tensor(positions);
+    return make_split(train_images_u8.index_select(0, sel), y_train.index_select(0, sel), info);
+  };
 
   DatasetSplits splits;
   splits.info = &info;
-  splits.train = make_split(train_images_u8.index_select(0, train_sel),
-                            y_train.index_select(0, train_sel), info);
-  splits.val =
-      make_split(train_images_u8.index_select(0, val_sel), y_train.index_select(0, val_sel), info);
-  splits.test = make_split(test_images_u8, y_test, info);
+  splits.test_source = options.test_source;
+  splits.train = subset(idx.train);
+  splits.val = subset(idx.val);
+  if (holdout) {
+    splits.test = subset(idx.test);
+  } else {
+    check_images(test_images_u8, info, "test images");
+    const torch::Tensor y_test =
+        checked_labels(test_labels, test_images_u8.size(0), info, "test labels");
+    splits.test = make_split(test_images_u8, y_test, info);
+    idx.test.resize(static_cast<size_t>(test_images_u8.size(0)));
+    std::iota(idx.test.begin(), idx.test.end(), int64_t{0});
+  }
+  splits.train_indices = std::move(idx.train);
+  splits.val_indices = std::move(idx.val);
+  splits.test_indices = std::move(idx.test);
   return splits;
 }
 
 DatasetSplits load_dataset(const std::string& name, const std::filesystem::path& root,
-                           int64_t val_size, uint64_t seed) {
+                           const SplitOptions& options, uint64_t seed) {
   const DatasetInfo* info = find_dataset(name);
   if (info == nullptr) {
     throw DataError("unknown dataset '" + name + "' (supported: " + supported_names() + ")");
   }
-  const RawDataset raw = info->format == FileFormat::kIdx ? read_idx_dataset(*info, root)
-                                                          : read_cifar_dataset(*info, root);
+  const bool with_test = options.test_source == TestSource::kOfficial;
+  const RawDataset raw = info->format == FileFormat::kIdx
+                             ? read_idx_dataset(*info, root, with_test)
+                             : read_cifar_dataset(*info, root, with_test);
   check_official_size(*info, raw.train_images, raw.train_labels, info->train_size, "training set",
                       raw.dir);
-  check_official_size(*info, raw.test_images, raw.test_labels, info->test_size, "test set",
-                      raw.dir);
+  if (with_test) {
+    check_official_size(*info, raw.test_images, raw.test_labels, info->test_size, "test set",
+                        raw.dir);
+  }
   return make_splits(*info, raw.train_images, raw.train_labels, raw.test_images, raw.test_labels,
-                     val_size, seed);
+                     options, seed);
+}
+
+std::string to_string(TestSource source) {
+  return source == TestSource::kHoldout ? "holdout" : "official";
 }
 
 DatasetSplits to_device(DatasetSplits splits, const torch::Device& device) {

@@ -26,13 +26,14 @@ torch::Tensor random_labels(const DatasetInfo& info, int64_t n, Rng& rng) {
 
 }  // namespace
 
-DatasetSplits make_synthetic_dataset(const DatasetInfo& info, int64_t val_size, uint64_t seed) {
+DatasetSplits make_synthetic_dataset(const DatasetInfo& info, const SplitOptions& options,
+                                     uint64_t seed) {
   Rng rng(seed);
   const auto train_x = random_images(info, info.train_size, rng);
   const auto train_y = random_labels(info, info.train_size, rng);
   const auto test_x = random_images(info, info.test_size, rng);
   const auto test_y = random_labels(info, info.test_size, rng);
-  return make_splits(info, train_x, train_y, test_x, test_y, val_size, seed);
+  return make_splits(info, train_x, train_y, test_x, test_y, options, seed);
 }
 
 }  // namespace pfedhn::data

@@ -79,6 +79,11 @@ static nlohmann::json summary_json_common(const RunSummary& s) {
           {"dataset", s.dataset},
           {"algorithm", s.variant},
           {"variant", s.variant},  // the older name, for scripts written before the baselines
+          {"data_split",
+           {{"test_split", s.test_split},
+            {"train", s.train_size},
+            {"val", s.val_size},
+            {"test", s.test_size}}},
           {"num_clients", s.num_clients},
           {"novel_clients", s.novel_clients},
           {"rounds_completed", s.rounds_completed},

@@ -154,6 +154,42 @@ TEST(Cli, TrainsOnFixtureFilesAndWritesTheRunDirectory) {
   EXPECT_NE(again.output.find("--overwrite"), std::string::npos) << again.output;
 }
 
+TEST(Cli, HoldoutTrainsWithoutTheOfficialTestFilesAndRecordsTheSplit) {
+  TempDir tmp;
+  write_learnable_mnist(tmp / "data" / "mnist");
+  fs::remove(tmp / "data" / "mnist" / "t10k-images-idx3-ubyte");
+  fs::remove(tmp / "data" / "mnist" / "t10k-labels-idx1-ubyte");
+  const std::string common =
+      std::string("train ") + kFastTraining +
+      " client.num_rounds=20 eval_every=10 dataset.root=" + (tmp / "data").string();
+
+  // The official split needs the test files: one line naming the file and the holdout keys.
+  const auto official = run(common + " --output-dir " + (tmp / "official").string());
+  EXPECT_EQ(official.exit_code, 2) << official.output;
+  EXPECT_NE(official.output.find("t10k-images-idx3-ubyte[.gz] is missing"), std::string::npos)
+      << official.output;
+  EXPECT_NE(official.output.find("dataset.test_split=holdout"), std::string::npos)
+      << official.output;
+  EXPECT_EQ(count_lines(official.output.substr(official.output.find("error:"))), 1u)
+      << official.output;
+
+  const fs::path run_dir = tmp / "holdout";
+  const auto r = run(common +
+                     " dataset.test_split=holdout dataset.test_size=5000 dataset.val_size=5000"
+                     " --output-dir " +
+                     run_dir.string());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto j = nlohmann::json::parse(slurp(run_dir / "results.json"));
+  EXPECT_EQ(j["data_split"]["test_split"].get<std::string>(), "holdout");
+  EXPECT_EQ(j["data_split"]["train"].get<int>(), 50000);
+  EXPECT_EQ(j["data_split"]["val"].get<int>(), 5000);
+  EXPECT_EQ(j["data_split"]["test"].get<int>(), 5000);
+  EXPECT_GT(j["test_accuracy_at_best_val"].get<double>(), 0.6);
+  const auto cfg = config::load_config_file(run_dir / "config.yaml");
+  EXPECT_EQ(cfg.dataset.test_split, config::TestSplit::kHoldout);
+  EXPECT_EQ(cfg.dataset.test_size, 5000);
+}
+
 TEST(Cli, GeneralizeAdaptsTheHeldOutClientsAndWritesTheirRows) {
   TempDir tmp;
   write_learnable_mnist(tmp / "data" / "mnist");
@@ -199,16 +235,15 @@ TEST(Cli, GeneralizeWithFedAvgFtMeasuresBeforeWithoutFineTuning) {
   TempDir tmp;
   write_learnable_mnist(tmp / "data" / "mnist");
   const fs::path run_dir = tmp / "run";
-  ASSERT_EQ(run(std::string("train ") + kFastTraining + " dataset.root=" +
-                (tmp / "data").string() +
+  ASSERT_EQ(run(std::string("train ") + kFastTraining + " dataset.root=" + (tmp / "data").string() +
                 " algorithm=fedavg_ft client.clients_per_round=2 client.num_rounds=4 "
                 "eval_every=4 baseline.finetune_steps=2 novel.num_clients=2 --output-dir " +
                 run_dir.string())
                 .exit_code,
             0);
   auto generalize = [&](int steps) {
-    const auto r = run("generalize " + run_dir.string() +
-                       " baseline.finetune_steps=" + std::to_string(steps));
+    const auto r =
+        run("generalize " + run_dir.string() + " baseline.finetune_steps=" + std::to_string(steps));
     EXPECT_EQ(r.exit_code, 0) << r.output;
     return nlohmann::json::parse(slurp(run_dir / "novel.json"));
   };

@@ -217,7 +217,8 @@ TEST_F(Resume, NoUsableCheckpointIsOneLineAndExitCode2) {
 
 TEST_F(Resume, AChangeThatChangesResultsIsRefusedNamingTheKey) {
   const fs::path dir = copy_of_reference("changed_seed");
-  for (const std::string change : {"seed=43", "server.lr=0.02", "client.num_rounds=50"}) {
+  for (const std::string change : {"seed=43", "server.lr=0.02", "client.num_rounds=50",
+                                   "dataset.test_split=holdout", "dataset.test_size=500"}) {
     const auto r = run_pfedhn(resume_args(dir, change));
     EXPECT_EQ(r.exit_code, 2) << change << "\n" << r.output;
     EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;

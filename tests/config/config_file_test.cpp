@@ -263,6 +263,8 @@ TEST_F(ConfigFileTest, ToYamlRoundTripsEveryValue) {
                         "dataset.data=mnist",
                         "dataset.root='/tmp/my data: #1'",
                         "dataset.val_size=1234",
+                        "dataset.test_split=holdout",
+                        "dataset.test_size=4321",
                         "model.variant=pfedhn_pc",
                         "model.n_kernels=7",
                         "model.n_hidden=1",
@@ -300,6 +302,8 @@ TEST_F(ConfigFileTest, ToYamlRoundTripsEveryValue) {
   EXPECT_EQ(back.dataset.data, "mnist");
   EXPECT_EQ(back.dataset.root, "/tmp/my data: #1");
   EXPECT_EQ(back.dataset.val_size, 1234);
+  EXPECT_EQ(back.dataset.test_split, TestSplit::kHoldout);
+  EXPECT_EQ(back.dataset.test_size, 4321);
   EXPECT_EQ(back.algorithm, Algorithm::kPFedHNPC);
   EXPECT_EQ(back.model.n_kernels, 7);
   EXPECT_EQ(back.model.n_hidden, 1);

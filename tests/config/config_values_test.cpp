@@ -215,7 +215,9 @@ TEST(ConfigOverride, AmbiguousLeafSuggestsEveryMatch) {
 TEST(ConfigOverride, FarOffKeyListsTheGroupsKeys) {
   Config cfg;
   const std::string message = config_error([&] { apply_override(cfg, "dataset.xyzzy_folder=x"); });
-  EXPECT_TRUE(Contains(message, "valid keys in 'dataset': data, root, val_size")) << message;
+  EXPECT_TRUE(
+      Contains(message, "valid keys in 'dataset': data, root, val_size, test_split, test_size"))
+      << message;
   EXPECT_TRUE(Contains(config_error([&] { apply_override(cfg, "zzzzzzzz.q=1"); }),
                        "groups: dataset, model, server, client"));
 }
@@ -267,6 +269,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadType{"algorithm=FedAvg",
                 "expected one of pfedhn|pfedhn_pc|local|fedavg|fedavg_ft|perfedavg|fedper"},
         BadType{"client.partition=iid", "expected one of classes|dirichlet"},
+        BadType{"dataset.test_split=heldout", "expected one of official|holdout"},
         BadType{"device=gpu", "expected one of auto|cpu|cuda"}));
 
 // --- Validation --------------------------------------------------------------------------------
@@ -314,6 +317,15 @@ INSTANTIATE_TEST_SUITE_P(
         OutOfRange{{"dataset.val_size=50000"},
                    "dataset.val_size=50000 is out of range for dataset 'cifar10': must be < 50000"},
         OutOfRange{{"dataset.data=mnist", "dataset.val_size=60000"}, "must be < 60000"},
+        OutOfRange{{"dataset.test_size=0"}, "dataset.test_size=0 is out of range: must be >= 1"},
+        OutOfRange{
+            {"dataset.test_split=holdout", "dataset.val_size=25000", "dataset.test_size=25000"},
+            "dataset.test_size=25000 with dataset.val_size=25000 leaves no training "
+            "samples for dataset 'cifar10': their sum must be < 50000"},
+        OutOfRange{{"dataset.test_split=holdout", "dataset.val_size=5000", "dataset.test_size=5000",
+                    "client.num_nodes=40001"},
+                   "client.num_nodes=40001 is out of range for dataset 'cifar10': must be <= "
+                   "40000 (training samples left after dataset.val_size and dataset.test_size)"},
         OutOfRange{{"server.lr=0"}, "server.lr=0.0 is out of range: must be > 0"},
         OutOfRange{{"server.lr=-0.1"}, "server.lr=-0.1 is out of range: must be > 0"},
         OutOfRange{{"model.inner_lr=0"}, "model.inner_lr=0.0 is out of range: must be > 0"},
@@ -347,6 +359,17 @@ TEST(ConfigValidate, AcceptsEveryBoundaryValue) {
        "model.inner_momentum=0.999", "dataset.val_size=1", "client.num_classes_per_node=10",
        "client.num_nodes=49999", "client.num_rounds=1", "eval_every=1", "server.lr=1e-300"});
   EXPECT_NO_THROW(resolve_and_validate(cfg));
+}
+
+TEST(ConfigValidate, TestSizeCountsOnlyWithTheHoldoutSplit) {
+  // The official split reads the test files: test_size does not take training samples.
+  Config official = with_overrides({"dataset.val_size=5000", "dataset.test_size=45000"});
+  EXPECT_NO_THROW(resolve_and_validate(official));
+  Config holdout = with_overrides({"dataset.test_split=holdout", "dataset.val_size=5000",
+                                   "dataset.test_size=44999", "client.num_nodes=1"});
+  EXPECT_NO_THROW(resolve_and_validate(holdout));
+  EXPECT_EQ(holdout.dataset.test_split, TestSplit::kHoldout);
+  EXPECT_EQ(to_string(holdout.dataset.test_split), "holdout");
 }
 
 TEST(ConfigValidate, DirichletPartitionIgnoresClassesPerNode) {
@@ -422,6 +445,8 @@ const std::set<std::string>& expected_keys() {
                                           "dataset.data",
                                           "dataset.root",
                                           "dataset.val_size",
+                                          "dataset.test_split",
+                                          "dataset.test_size",
                                           "model.variant",
                                           "model.local",
                                           "model.n_kernels",

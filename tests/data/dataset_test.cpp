@@ -171,6 +171,82 @@ TEST(Dataset, MakeSplitsDeterministicPerSeed) {
   EXPECT_NE(val_labels_for_seed(7), val_labels_for_seed(8));
 }
 
+// ---- the held-out test split (dataset.test_split=holdout) ----
+
+// 200 training samples whose first pixel is their index; no official test set at all.
+DatasetSplits holdout_splits(uint64_t seed, int64_t val = 40, int64_t test = 30) {
+  const DatasetInfo& info = info_of("mnist");
+  torch::Tensor train = images_u8(200, info);
+  train.select(1, 0).select(1, 0).select(1, 0).copy_(torch::arange(200, torch::kUInt8));
+  SplitOptions options;
+  options.val_size = val;
+  options.test_source = TestSource::kHoldout;
+  options.test_size = test;
+  return make_splits(info, train, cyclic_labels(200, 10), torch::Tensor(), torch::Tensor(), options,
+                     seed);
+}
+
+std::vector<int64_t> first_pixels(const Split& split) {
+  const DatasetInfo& info = info_of("mnist");
+  const torch::Tensor first =
+      split.gather(torch::arange(split.size())).select(1, 0).select(1, 0).select(1, 0);
+  return to_vector(((first * info.std[0] + info.mean[0]) * 255.0).round());
+}
+
+TEST(Dataset, HoldoutSplitsAreDisjointCompleteSizedAndRecorded) {
+  const DatasetSplits s = holdout_splits(42);
+  EXPECT_EQ(s.test_source, TestSource::kHoldout);
+  EXPECT_EQ(s.train.size(), 130);
+  EXPECT_EQ(s.val.size(), 40);
+  EXPECT_EQ(s.test.size(), 30);
+  const std::vector<int64_t> tr = first_pixels(s.train), va = first_pixels(s.val),
+                             te = first_pixels(s.test);
+  // The recorded positions are the samples' indices in the official training set.
+  EXPECT_EQ(tr, s.train_indices);
+  EXPECT_EQ(va, s.val_indices);
+  EXPECT_EQ(te, s.test_indices);
+  EXPECT_TRUE(std::is_sorted(te.begin(), te.end()));
+  std::set<int64_t> all(tr.begin(), tr.end());
+  all.insert(va.begin(), va.end());
+  all.insert(te.begin(), te.end());
+  EXPECT_EQ(all.size(), 200u);  // disjoint and complete
+  const std::vector<int64_t> test_labels = to_vector(s.test.y);
+  for (size_t i = 0; i < te.size(); ++i) EXPECT_EQ(test_labels[i], te[i] % 10);
+}
+
+TEST(Dataset, HoldoutSplitsAreDeterministicPerSeed) {
+  EXPECT_EQ(holdout_splits(7).test_indices, holdout_splits(7).test_indices);
+  EXPECT_EQ(holdout_splits(7).train_indices, holdout_splits(7).train_indices);
+  EXPECT_NE(holdout_splits(7).test_indices, holdout_splits(8).test_indices);
+}
+
+TEST(Dataset, HoldoutKeepsTheOfficialValidationSplit) {
+  // Validation does not depend on where the test split comes from (official mode as before).
+  const DatasetInfo& info = info_of("mnist");
+  torch::Tensor train = images_u8(200, info);
+  train.select(1, 0).select(1, 0).select(1, 0).copy_(torch::arange(200, torch::kUInt8));
+  const DatasetSplits official = make_splits(info, train, cyclic_labels(200, 10),
+                                             images_u8(7, info), cyclic_labels(7, 10), 40, 42);
+  EXPECT_EQ(official.test_source, TestSource::kOfficial);
+  EXPECT_EQ(official.val_indices, holdout_splits(42).val_indices);
+  EXPECT_EQ(first_pixels(official.val), official.val_indices);
+  EXPECT_EQ(official.test_indices, (std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6}));
+  EXPECT_EQ(official.train.size(), 160);
+}
+
+TEST(Dataset, HoldoutMustLeaveTrainingSamples) {
+  EXPECT_THROW(holdout_splits(1, 100, 100), DataError);
+  EXPECT_THROW(holdout_splits(1, 40, 0), DataError);
+  EXPECT_NO_THROW(holdout_splits(1, 100, 99));
+  try {
+    holdout_splits(1, 150, 50);
+    ADD_FAILURE() << "expected DataError";
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("must leave training samples"), std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(Dataset, MakeSplitsRejectsBadInput) {
   const DatasetInfo& info = info_of("mnist");
   const torch::Tensor tr = images_u8(10, info), te = images_u8(3, info);
@@ -202,7 +278,7 @@ void write_mnist_fixture(const std::filesystem::path& dir, uint32_t n_train,
 
 std::string load_error(const std::string& name, const std::filesystem::path& root) {
   try {
-    load_dataset(name, root, 10, 1);
+    load_dataset(name, root, SplitOptions{10}, 1);
   } catch (const DataError& e) {
     return e.what();
   }
@@ -243,6 +319,41 @@ TEST(Dataset, LoadNamesTheFirstMissingFile) {
   std::filesystem::remove(root / "mnist" / "t10k-labels-idx1-ubyte.gz");
   const std::string msg = load_error("mnist", root.path());
   EXPECT_NE(msg.find("t10k-labels-idx1-ubyte[.gz]"), std::string::npos) << msg;
+}
+
+TEST(Dataset, MissingOfficialTestSetNamesTheFileAndTheHoldoutKeys) {
+  TempDir root;
+  write_mnist_fixture(root / "mnist", 20, 20, 5, true);
+  std::filesystem::remove(root / "mnist" / "t10k-images-idx3-ubyte.gz");
+  const std::string mnist = load_error("mnist", root.path());
+  EXPECT_NE(mnist.find("the official test set " + (root / "mnist").string() +
+                       "/t10k-images-idx3-ubyte[.gz] is missing"),
+            std::string::npos)
+      << mnist;
+  EXPECT_NE(mnist.find("dataset.test_split=holdout"), std::string::npos) << mnist;
+
+  const std::filesystem::path dir = root / "cifar-10-batches-bin";
+  for (int i = 1; i <= 5; ++i) {
+    write_bytes(dir / ("data_batch_" + std::to_string(i) + ".bin"), cifar_bytes({1, 2}, false));
+  }
+  write_bytes(dir / "test_batch_first1000.bin", cifar_bytes({3}, false));
+  const std::string cifar = load_error("cifar10", root.path());
+  EXPECT_NE(cifar.find("test_batch.bin is missing"), std::string::npos) << cifar;
+  EXPECT_NE(cifar.find("dataset.test_split=holdout"), std::string::npos) << cifar;
+  EXPECT_EQ(cifar.find('\n'), std::string::npos) << cifar;
+
+  // With the holdout split the test files are not looked for: the next problem is the
+  // fixture's training-set size.
+  SplitOptions holdout;
+  holdout.test_source = TestSource::kHoldout;
+  try {
+    load_dataset("cifar10", root.path(), holdout, 1);
+    ADD_FAILURE() << "expected DataError";
+  } catch (const DataError& e) {
+    const std::string msg = e.what();
+    EXPECT_EQ(msg.find("test_batch"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("50000"), std::string::npos) << msg;
+  }
 }
 
 TEST(Dataset, LoadUnknownDatasetThrows) {
@@ -287,7 +398,7 @@ TEST(Dataset, LoadPropagatesCorruptFileErrors) {
 
 // The real datasets, when present: the whole path from files to normalised splits.
 void check_real_dataset(const std::string& name, const std::filesystem::path& root) {
-  const DatasetSplits s = load_dataset(name, root, 10000, 3);
+  const DatasetSplits s = load_dataset(name, root, SplitOptions{10000}, 3);
   EXPECT_EQ(s.train.size(), 50000);
   EXPECT_EQ(s.val.size(), 10000);
   EXPECT_EQ(s.test.size(), 10000);

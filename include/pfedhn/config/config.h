@@ -23,12 +23,17 @@ inline bool uses_hypernetwork(Algorithm a) {
   return a == Algorithm::kPFedHN || a == Algorithm::kPFedHNPC;
 }
 enum class PartitionKind { kClasses, kDirichlet };
+// official: the dataset's test files; holdout: a seeded subset of the official training set,
+// disjoint from validation (for when the official test set is absent).
+enum class TestSplit { kOfficial, kHoldout };
 enum class DeviceKind { kAuto, kCpu, kCuda };
 
 struct DatasetConfig {
   std::string data = "cifar10";  // mnist | fashion_mnist | cifar10 | cifar100
   std::string root = "data";     // folder that scripts/fetch_data.sh fills
   int64_t val_size = 10000;      // validation samples drawn (seeded) from the official train set
+  TestSplit test_split = TestSplit::kOfficial;
+  int64_t test_size = 10000;  // test_split=holdout: test samples drawn from the official train set
 };
 
 struct ModelConfig {
@@ -154,6 +159,7 @@ std::string to_yaml(const Config& cfg);
 // Lowercase names used in YAML and messages.
 std::string to_string(Algorithm a);
 std::string to_string(PartitionKind p);
+std::string to_string(TestSplit t);
 std::string to_string(DeviceKind d);
 
 }  // namespace pfedhn::config

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "pfedhn/data/catalog.h"
 
@@ -27,9 +28,23 @@ struct Split {
   torch::Tensor gather(const torch::Tensor& idx) const;
 };
 
+// Where the test split comes from: the official test files, or (holdout) a seeded subset of the
+// official training set, disjoint from validation, for when the official test set is absent.
+enum class TestSource { kOfficial, kHoldout };
+
+struct SplitOptions {
+  int64_t val_size = 10000;  // drawn (seeded) from the official training set
+  TestSource test_source = TestSource::kOfficial;
+  int64_t test_size = 10000;  // kHoldout only: drawn from the official training set too
+};
+
 struct DatasetSplits {
   const DatasetInfo* info = nullptr;
   Split train, val, test;
+  TestSource test_source = TestSource::kOfficial;
+  // Each split's samples as positions in the official file they came from (train and val: the
+  // training set; test: the test set, or the training set for kHoldout), increasing.
+  std::vector<int64_t> train_indices, val_indices, test_indices;
 };
 
 // The same splits with every tensor on `device` (a no-op on the CPU).
@@ -40,17 +55,34 @@ torch::Tensor normalise_images(const torch::Tensor& images_u8, const DatasetInfo
 
 // Splits the official training set into train and a seeded random `val_size` validation set,
 // keeping the raw pixels (see Split). The validation indices are the first `val_size` of a
-// permutation drawn from Rng(derive_seed(seed, {stream::kValSplit})); both subsets keep increasing
-// index order.
+// permutation drawn from Rng(derive_seed(seed, {stream::kValSplit})); every subset keeps
+// increasing index order. With TestSource::kHoldout the test split is the next `test_size`
+// entries of the same permutation (so validation is the same as with kOfficial) and the test
+// tensors are not used (they may be undefined).
 DatasetSplits make_splits(const DatasetInfo& info, const torch::Tensor& train_images_u8,
                           const torch::Tensor& train_labels, const torch::Tensor& test_images_u8,
-                          const torch::Tensor& test_labels, int64_t val_size, uint64_t seed);
+                          const torch::Tensor& test_labels, const SplitOptions& options,
+                          uint64_t seed);
+inline DatasetSplits make_splits(const DatasetInfo& info, const torch::Tensor& train_images_u8,
+                                 const torch::Tensor& train_labels,
+                                 const torch::Tensor& test_images_u8,
+                                 const torch::Tensor& test_labels, int64_t val_size,
+                                 uint64_t seed) {
+  SplitOptions options;
+  options.val_size = val_size;
+  return make_splits(info, train_images_u8, train_labels, test_images_u8, test_labels, options,
+                     seed);
+}
 
 // Locates the dataset's files under `root/<info.subdir>/` (IDX files raw or .gz; Fashion-MNIST
 // also under /usr/share/datasets/fashion-mnist/), reads, checks sizes against the catalog, and
 // calls make_splits. A missing dataset throws DataError naming the folder and the exact
-// `scripts/fetch_data.sh` command that fetches it.
+// `scripts/fetch_data.sh` command that fetches it. With TestSource::kHoldout the official test
+// files are not read (they may be absent).
 DatasetSplits load_dataset(const std::string& name, const std::filesystem::path& root,
-                           int64_t val_size, uint64_t seed);
+                           const SplitOptions& options, uint64_t seed);
+
+// "official" | "holdout", as the config key dataset.test_split spells them.
+std::string to_string(TestSource source);
 
 }  // namespace pfedhn::data

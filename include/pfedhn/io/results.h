@@ -42,6 +42,10 @@ struct TimingCsv {
 struct RunSummary {
   std::string dataset;
   std::string variant;  // the algorithm (results.json: "algorithm", and "variant" as before)
+  // Where the test split came from ("official" or "holdout": drawn from the official training
+  // set) and the sizes of the three splits before partitioning ("data_split" in the JSON).
+  std::string test_split = "official";
+  int64_t train_size = 0, val_size = 0, test_size = 0;
   int64_t num_clients = 0;    // the clients trained and evaluated
   int64_t novel_clients = 0;  // held out for `pfedhn generalize` (novel.num_clients)
   int64_t rounds_completed = 0;
