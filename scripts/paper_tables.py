@@ -6,7 +6,10 @@
 
 Runs are OUT_DIR/runs/<dataset>/n<clients>/<method>/seed<k>/results.json. Each cell is the mean
 +- std (sample std over seeds) of test_accuracy_at_best_val, in %, with the number of seeds,
-beside the paper's number where the reference page (pfedhn-reference.md) gives one.
+beside the paper's number where the reference page (pfedhn-reference.md) gives one. A cell
+whose runs drew their test split from the training set (results.json "data_split": dataset.
+test_split=holdout) says so, in the cell and in the CSV's test_split column, and its section
+gives the split sizes: such a cell is not measured on the official test set the paper used.
 """
 import argparse
 import csv
@@ -39,14 +42,23 @@ DATASET_NAMES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar10": 
 
 
 def cell_runs(out, dataset, clients, method):
+    """(accuracies in %, data_split objects) of the cell's finished runs."""
     pattern = os.path.join(out, "runs", dataset, f"n{clients}", method, "seed*", "results.json")
-    accs = []
+    accs, splits = [], []
     for path in sorted(glob.glob(pattern)):
         with open(path) as f:
-            value = json.load(f).get("test_accuracy_at_best_val")
+            result = json.load(f)
+        value = result.get("test_accuracy_at_best_val")
         if value is not None:
             accs.append(100.0 * value)
-    return accs
+            splits.append(result.get("data_split", {"test_split": "official"}))
+    return accs, splits
+
+
+def split_label(splits):
+    """official | holdout | mixed (runs of one cell made with different test splits) | ''."""
+    kinds = {s.get("test_split", "official") for s in splits}
+    return "" if not kinds else kinds.pop() if len(kinds) == 1 else "mixed"
 
 
 def mean_std(accs):
@@ -73,26 +85,39 @@ def main():
            "finished); paper = the number the reference page gives for that cell (– = none).", ""]
     for dataset in args.datasets:
         md += [f"## {DATASET_NAMES.get(dataset, dataset)}", ""]
+        holdout_sizes = set()
+        for n in args.clients:
+            for method in args.methods:
+                for split in cell_runs(args.out, dataset, n, method)[1]:
+                    if split.get("test_split") == "holdout":
+                        holdout_sizes.add((split.get("train"), split.get("val"), split.get("test")))
+        for train, val, test in sorted(holdout_sizes, key=str):
+            md += [f"Held-out test split (cells marked holdout): train {train} / val {val} / "
+                   f"test {test}, all drawn (seeded, disjoint) from the official training set, "
+                   "not the official test set the paper used.", ""]
         header = "| method | " + " | ".join(f"{n} clients | paper" for n in args.clients) + " |"
         md += [header, "|---|" + "---|---|" * len(args.clients)]
         for method in args.methods:
             cells = []
             for n in args.clients:
                 paper = PAPER.get((dataset, n, method), "–")
+                label = ""
                 if dataset in args.no_data:
                     measured, m, s, k = "no data", None, None, 0
                 else:
-                    accs = cell_runs(args.out, dataset, n, method)
+                    accs, splits = cell_runs(args.out, dataset, n, method)
                     m, s = mean_std(accs)
                     k = len(accs)
-                    measured = "not run" if m is None else f"{m:.2f} ± {s:.2f} (n={k})"
+                    label = split_label(splits)
+                    tag = "" if label in ("", "official") else f", {label}"
+                    measured = "not run" if m is None else f"{m:.2f} ± {s:.2f} (n={k}{tag})"
                 cells += [measured, paper]
                 rows.append({"dataset": dataset, "clients": n, "method": method,
                              "mean": "" if m is None else f"{m:.4f}",
                              "std": "" if s is None else f"{s:.4f}", "seeds": k,
                              "status": "no data" if dataset in args.no_data else
                              ("ok" if m is not None else "not run"),
-                             "paper": "" if paper == "–" else paper})
+                             "paper": "" if paper == "–" else paper, "test_split": label})
             md.append(f"| {NAMES.get(method, method)} | " + " | ".join(cells) + " |")
         md.append("")
     with open(os.path.join(args.out, "paper_tables.md"), "w") as f:

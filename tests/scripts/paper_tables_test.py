@@ -10,11 +10,14 @@ import unittest
 SCRIPT = os.path.join(os.path.dirname(__file__), "..", "..", "scripts", "paper_tables.py")
 
 
-def write_result(out, dataset, clients, method, seed, acc):
+def write_result(out, dataset, clients, method, seed, acc, split=None):
     run = os.path.join(out, "runs", dataset, f"n{clients}", method, f"seed{seed}")
     os.makedirs(run)
+    result = {"test_accuracy_at_best_val": acc}
+    if split is not None:
+        result["data_split"] = split
     with open(os.path.join(run, "results.json"), "w") as f:
-        json.dump({"test_accuracy_at_best_val": acc}, f)
+        json.dump(result, f)
 
 
 def tables(out, *args):
@@ -47,6 +50,30 @@ class PaperTablesTest(unittest.TestCase):
             self.assertEqual(rows[("cifar10", "pfedhn")]["seeds"], "2")
             self.assertEqual(rows[("cifar10", "local")]["status"], "not run")
             self.assertEqual(rows[("cifar100", "pfedhn")]["status"], "no data")
+
+    def test_holdout_cells_are_labelled_with_their_split(self):
+        holdout = {"test_split": "holdout", "train": 40000, "val": 5000, "test": 5000}
+        official = {"test_split": "official", "train": 40000, "val": 10000, "test": 10000}
+        with tempfile.TemporaryDirectory() as out:
+            write_result(out, "cifar10", 50, "pfedhn", 1, 0.88, holdout)
+            write_result(out, "cifar10", 50, "pfedhn", 2, 0.90, holdout)
+            write_result(out, "cifar10", 50, "pfedhn_pc", 1, 0.91, official)
+            write_result(out, "cifar10", 50, "local", 1, 0.80, holdout)
+            write_result(out, "cifar10", 50, "local", 2, 0.82, official)
+            r = tables(out, "--datasets", "cifar10", "--clients", "50",
+                       "--methods", "pfedhn", "pfedhn_pc", "local")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            with open(os.path.join(out, "paper_tables.md")) as f:
+                md = f.read()
+            self.assertIn("| pFedHN | 89.00 ± 1.41 (n=2, holdout) | 88.38 ± 0.29 |", md)
+            self.assertIn("| pFedHN-PC | 91.00 ± 0.00 (n=1) | 90.08 ± 0.63 |", md)
+            self.assertIn("(n=2, mixed)", md)
+            self.assertIn("train 40000 / val 5000 / test 5000", md)
+            with open(os.path.join(out, "paper_tables.csv")) as f:
+                rows = {r["method"]: r for r in csv.DictReader(f)}
+            self.assertEqual(rows["pfedhn"]["test_split"], "holdout")
+            self.assertEqual(rows["pfedhn_pc"]["test_split"], "official")
+            self.assertEqual(rows["local"]["test_split"], "mixed")
 
 
 if __name__ == "__main__":
