@@ -48,7 +48,7 @@ Options:
                   root has no test_batch.bin (the offline copy in ../shared/data has only
                   1,000 test images). The tables say which cells were made so.
   --threads N     num_threads of every run (default 0 = all cores; --quick: 1). On a machine
-                  shared with other work, 1 is much faster than 2 (see the README).
+                  shared with other work, 1 is much faster than 2 (see docs/performance.md).
   -h, --help      this help
 EOF
 }

@@ -1,4 +1,4 @@
-// The README's config-keys table documents every key (aliases included).
+// docs/configuration.md's config-keys table documents every key (aliases included).
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -12,8 +12,8 @@ namespace pfedhn::config {
 namespace {
 
 TEST(ReadmeKeys, EveryConfigKeyHasARowInTheKeysTable) {
-  std::ifstream in(std::filesystem::path(PFEDHN_SOURCE_DIR) / "README.md");
-  ASSERT_TRUE(in) << "README.md not found";
+  std::ifstream in(std::filesystem::path(PFEDHN_SOURCE_DIR) / "docs" / "configuration.md");
+  ASSERT_TRUE(in) << "docs/configuration.md not found";
   std::stringstream text;
   text << in.rdbuf();
   const std::string readme = text.str();
@@ -29,7 +29,7 @@ TEST(ReadmeKeys, EveryConfigKeyHasARowInTheKeysTable) {
   }
   for (const auto& info : all_keys()) {
     EXPECT_NE(first_cells.find("`" + info.key + "`"), std::string::npos)
-        << info.key << " has no row in the README's config-keys table";
+        << info.key << " has no row in the config-keys table of docs/configuration.md";
   }
 }
 
