@@ -48,14 +48,17 @@ TEST_P(BaselineEndToEnd, AccuracyRisesWellAboveChance) {
   EXPECT_EQ(algorithm->client_model(0)(d.test.gather(torch::arange(4))).sizes(),
             (std::vector<int64_t>{4, 10}));
   const auto before = evaluate(*algorithm, d, -1);
-  for (int64_t r = 0; r < 60; ++r) {
+  // One global model for 6 non-IID clients learns slowly; 60 rounds left FedAvg at 0.39-0.44
+  // on an AVX-512 machine (oneDNN's kernels round differently), so it gets 120.
+  const bool global = GetParam() == Alg::kFedAvg || GetParam() == Alg::kPerFedAvg;
+  const int64_t rounds = global ? 120 : 60;
+  for (int64_t r = 0; r < rounds; ++r) {
     const auto report = algorithm->run_round(r);
     ASSERT_TRUE(std::isfinite(report.loss) && std::isfinite(report.grad_norm)) << r;
   }
-  const auto after = evaluate(*algorithm, d, 59);
+  const auto after = evaluate(*algorithm, d, rounds - 1);
   // Chance is 0.1 for a global model and about 0.5 for a personalised one (2 classes each);
-  // one global model for 6 non-IID clients after 60 short rounds is far from converged.
-  const bool global = GetParam() == Alg::kFedAvg || GetParam() == Alg::kPerFedAvg;
+  // one global model for 6 non-IID clients after these short rounds is far from converged.
   const double bar = global ? 0.45 : 0.8;
   EXPECT_LT(before.test.accuracy, 0.7);
   EXPECT_GT(after.test.accuracy, bar) << "before " << before.test.accuracy;
