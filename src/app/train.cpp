@@ -341,7 +341,7 @@ int train_loop(const RunContext& ctx, io::LoadedCheckpoint* resume, StopSignals&
   io::RunSummary summary;
   summary.dataset = cfg.dataset.data;
   summary.variant = config::to_string(cfg.algorithm);
-  summary.test_split = data::to_string(splits.test_source);
+  summary.test_split = config::to_string(cfg.dataset.test_split);
   summary.train_size = splits.train.size();
   summary.val_size = splits.val.size();
   summary.test_size = splits.test.size();

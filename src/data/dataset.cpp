@@ -188,13 +188,15 @@ RawDataset read_idx_dataset(const DatasetInfo& info, const std::filesystem::path
                             bool with_test) {
   static constexpr const char* kNames[4] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
                                             "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"};
-  const size_t needed = with_test ? 4 : 2;
+  constexpr size_t kFirstTestFile = 2;
+  const size_t needed = with_test ? 4 : kFirstTestFile;
   const std::filesystem::path primary = root / info.subdir;
   std::vector<std::filesystem::path> dirs = {primary};
   if (info.name == "fashion_mnist") dirs.emplace_back(kDebianFashionMnistDir);
 
   // Use the first folder that holds all the files needed; report the primary folder otherwise.
   std::string first_missing;
+  size_t first_missing_at = 0;
   for (const std::filesystem::path& dir : dirs) {
     std::vector<std::filesystem::path> files;
     for (size_t f = 0; f < needed; ++f) {
@@ -202,7 +204,10 @@ RawDataset read_idx_dataset(const DatasetInfo& info, const std::filesystem::path
       if (auto p = find_idx_file(dir, base)) {
         files.push_back(*p);
       } else {
-        if (first_missing.empty()) first_missing = std::string(base) + "[.gz]";
+        if (first_missing.empty()) {
+          first_missing = std::string(base) + "[.gz]";
+          first_missing_at = f;
+        }
         break;
       }
     }
@@ -216,7 +221,7 @@ RawDataset read_idx_dataset(const DatasetInfo& info, const std::filesystem::path
     }
     return raw;
   }
-  if (first_missing.rfind("t10k", 0) == 0) throw_missing_test(info, root, primary / first_missing);
+  if (first_missing_at >= kFirstTestFile) throw_missing_test(info, root, primary / first_missing);
   throw_missing(info, root, primary, first_missing);
 }
 
@@ -361,10 +366,6 @@ DatasetSplits load_dataset(const std::string& name, const std::filesystem::path&
   }
   return make_splits(*info, raw.train_images, raw.train_labels, raw.test_images, raw.test_labels,
                      options, seed);
-}
-
-std::string to_string(TestSource source) {
-  return source == TestSource::kHoldout ? "holdout" : "official";
 }
 
 DatasetSplits to_device(DatasetSplits splits, const torch::Device& device) {

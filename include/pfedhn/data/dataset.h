@@ -82,7 +82,4 @@ inline DatasetSplits make_splits(const DatasetInfo& info, const torch::Tensor& t
 DatasetSplits load_dataset(const std::string& name, const std::filesystem::path& root,
                            const SplitOptions& options, uint64_t seed);
 
-// "official" | "holdout", as the config key dataset.test_split spells them.
-std::string to_string(TestSource source);
-
 }  // namespace pfedhn::data
