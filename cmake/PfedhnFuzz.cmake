@@ -14,11 +14,12 @@ endif()
 
 set(PFEDHN_FUZZ_SANITIZERS -fsanitize=address,undefined -fno-sanitize-recover=all)
 
+file(GLOB PFEDHN_CONFIG_SOURCES CONFIGURE_DEPENDS "${PROJECT_SOURCE_DIR}/src/config/*.cpp")
 # The readers and the little they use, instrumented for coverage; the fuzzers link only this.
 add_library(pfedhn_fuzz_readers STATIC
   "${PROJECT_SOURCE_DIR}/src/data/readers.cpp"
   "${PROJECT_SOURCE_DIR}/src/data/catalog.cpp"
-  "${PROJECT_SOURCE_DIR}/src/config/config.cpp"
+  ${PFEDHN_CONFIG_SOURCES}
   "${PROJECT_SOURCE_DIR}/src/io/archive_check.cpp"
   "${PROJECT_SOURCE_DIR}/src/io/checkpoint.cpp"
   "${PROJECT_SOURCE_DIR}/src/io/run_dir.cpp")
