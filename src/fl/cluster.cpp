@@ -1,18 +1,20 @@
-#include "pfedhn/fl/distributed.h"
-
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cstdlib>
-#include <cstring>
 #include <thread>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
+#include "pfedhn/fl/distributed.h"
 #include "pfedhn/util/error.h"
+#include "wire_protocol.h"
 
 namespace pfedhn::fl {
+
+using namespace wire;  // the messages and their bytes (wire_protocol.h)
+
 namespace {
 
 // ---------------------------------------------------------------------------------------------
@@ -52,65 +54,8 @@ bool fingerprinted(const config::KeyInfo& info) {
   return config::changes_results(info.key) && info.key != "dataset.root" && info.alias_of.empty();
 }
 
-std::vector<uint8_t> bytes_of(const std::string& s) {
-  return {s.begin(), s.end()};
-}
-std::string string_of(const std::vector<uint8_t>& v) {
-  return {v.begin(), v.end()};
-}
-
-// ---------------------------------------------------------------------------------------------
-// Messages. Every exchange is rank 0 <-> one worker: a header, then fixed-size payloads whose
-// sizes both sides know from the header and the config.
-
-enum Command : int64_t { kTrain = 1, kEval = 2, kGather = 3, kScatter = 4, kStop = 5 };
-enum Tag : int {
-  kTagHeader = 1,
-  kTagTheta,
-  kTagDelta,
-  kTagStats,
-  kTagCounts,
-  kTagLosses,
-  kTagStateSize,
-  kTagState
-};
-
-torch::Tensor flatten(const models::Weights& w) {
-  std::vector<torch::Tensor> parts;
-  parts.reserve(w.size());
-  for (const auto& t : w) parts.push_back(t.detach().reshape({-1}).to(torch::kCPU));
-  return torch::cat(parts).contiguous();
-}
-
-models::Weights unflatten(const torch::Tensor& flat, const models::TargetSpec& spec,
-                          const torch::Device& device) {
-  const auto on_device = flat.to(device);
-  models::Weights out;
-  int64_t offset = 0;
-  for (const auto& t : spec.tensors) {
-    out.push_back(on_device.narrow(0, offset, t.numel()).view(t.shape));
-    offset += t.numel();
-  }
-  return out;
-}
-
-torch::Tensor to_byte_tensor(const std::string& bytes) {
-  auto t = torch::empty({static_cast<int64_t>(bytes.size())}, torch::kUInt8);
-  std::memcpy(t.data_ptr<uint8_t>(), bytes.data(), bytes.size());
-  return t;
-}
-
-std::string from_byte_tensor(const torch::Tensor& t) {
-  return std::string(reinterpret_cast<const char*>(t.data_ptr<uint8_t>()),
-                     static_cast<size_t>(t.numel()));
-}
-
 // Start-up (processes starting, loading libtorch) is bounded by max(dist_timeout, this).
 constexpr std::chrono::seconds kStartupTimeout(60);
-
-int64_t nbytes(const torch::Tensor& t) {
-  return t.numel() * static_cast<int64_t>(t.element_size());
-}
 
 std::vector<int64_t> owned_clients(int rank, int world, int64_t num_clients) {
   std::vector<int64_t> out;
@@ -138,8 +83,7 @@ std::optional<DistEnv> dist_env_from_environment() {
 std::string config_fingerprint(const config::Config& cfg) {
   std::string text = std::string("pfedhn ") + PFEDHN_VERSION + "\n";
   for (const auto& info : config::all_keys()) {
-    if (fingerprinted(info))
-      text += info.key + "=" + config::config_value(cfg, info.key) + "\n";
+    if (fingerprinted(info)) text += info.key + "=" + config::config_value(cfg, info.key) + "\n";
   }
   return fmt::format("{:016x}", fnv1a(text));
 }
@@ -368,14 +312,6 @@ int Cluster::rank_for_update(int64_t slot, int64_t client, int world_size, bool 
 
 // ---------------------------------------------------------------------------------------------
 // Rank 0
-
-namespace {
-
-torch::Tensor header(Command cmd, int64_t a = 0, int64_t b = 0, int64_t c = 0) {
-  return torch::tensor({static_cast<int64_t>(cmd), a, b, c}, torch::kLong);
-}
-
-}  // namespace
 
 RoundReport Cluster::run_round(Trainer& trainer, int64_t round) {
   Trainer::RoundPlan plan = trainer.begin_round(round);
