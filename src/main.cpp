@@ -9,77 +9,83 @@
 #include "pfedhn/app/train.h"
 #include "pfedhn/util/error.h"
 
-int main(int argc, char** argv) {
-  CLI::App app{
-      "pfedhn: personalized federated learning with hypernetworks (pFedHN, pFedHN-PC).\n"
-      "Example: pfedhn train --config conf/mnist.yaml client.num_rounds=500"};
-  app.set_version_flag("--version", std::string("pfedhn ") + PFEDHN_VERSION);
-  app.require_subcommand(1);
+namespace {
 
-  pfedhn::app::TrainOptions train;
+// Each command's options, with the strings CLI11 fills in before they become optional paths.
+struct TrainCommand {
+  CLI::App* cmd = nullptr;
+  pfedhn::app::TrainOptions options;
   std::string config_file, output_dir, resume_dir;
-  auto* cmd = app.add_subcommand("train", "Train a hypernetwork on a partitioned dataset");
-  cmd->add_option(
-      "overrides", train.overrides,
-      "Config overrides, group.key=value (e.g. dataset.data=mnist client.num_rounds=500)");
-  cmd->add_option("-c,--config", config_file,
-                  "YAML config file (default: built-in CIFAR-10 pFedHN = conf/config.yaml)");
-  cmd->add_option("-o,--output-dir", output_dir, "Run directory (default: outputs/<date>/<time>)");
-  cmd->add_flag("--print-config", train.print_config, "Print the resolved config and exit");
-  cmd->add_flag("--overwrite", train.overwrite, "Allow writing into an existing run directory");
-  cmd->add_option("--workers", train.workers,
-                  "Run N processes on this machine (rank 0 plus N-1 spawned workers) that share "
-                  "each round's client updates and the evaluation over Gloo")
-      ->check(CLI::Range(1, 1024));
-  cmd->add_option("--resume", resume_dir,
-                  "Continue the run in RUN_DIR from its newest good checkpoint (overrides may "
-                  "extend client.num_rounds)");
+};
+struct BenchCommand {
+  CLI::App* cmd = nullptr;
+  pfedhn::app::BenchOptions options;
+  std::string config_file, profile_file;
+};
+struct GeneralizeCommand {
+  CLI::App* cmd = nullptr;
+  pfedhn::app::GeneralizeOptions options;
+  std::string run_dir;
+};
 
-  pfedhn::app::BenchOptions bench;
-  std::string bench_config;
-  auto* bench_cmd = app.add_subcommand(
+void add_train_command(CLI::App& app, TrainCommand& t) {
+  t.cmd = app.add_subcommand("train", "Train a hypernetwork on a partitioned dataset");
+  t.cmd->add_option(
+      "overrides", t.options.overrides,
+      "Config overrides, group.key=value (e.g. dataset.data=mnist client.num_rounds=500)");
+  t.cmd->add_option("-c,--config", t.config_file,
+                    "YAML config file (default: built-in CIFAR-10 pFedHN = conf/config.yaml)");
+  t.cmd->add_option("-o,--output-dir", t.output_dir,
+                    "Run directory (default: outputs/<date>/<time>)");
+  t.cmd->add_flag("--print-config", t.options.print_config, "Print the resolved config and exit");
+  t.cmd->add_flag("--overwrite", t.options.overwrite,
+                  "Allow writing into an existing run directory");
+  t.cmd
+      ->add_option("--workers", t.options.workers,
+                   "Run N processes on this machine (rank 0 plus N-1 spawned workers) that share "
+                   "each round's client updates and the evaluation over Gloo")
+      ->check(CLI::Range(1, 1024));
+  t.cmd->add_option("--resume", t.resume_dir,
+                    "Continue the run in RUN_DIR from its newest good checkpoint (overrides may "
+                    "extend client.num_rounds)");
+}
+
+void add_bench_command(CLI::App& app, BenchCommand& b) {
+  b.cmd = app.add_subcommand(
       "bench",
       "Time the configured round and evaluation on synthetic data of the real shapes (no "
       "dataset needed); prints per-phase times, the projected run time, GFLOP/s and peak memory");
-  bench_cmd->add_option("overrides", bench.overrides,
-                        "Config overrides, group.key=value (e.g. num_threads=2)");
-  bench_cmd->add_option("-c,--config", bench_config,
-                        "YAML config file (default: built-in CIFAR-10 pFedHN = conf/config.yaml)");
-  bench_cmd->add_option("--rounds", bench.rounds, "Timed rounds")
+  b.cmd->add_option("overrides", b.options.overrides,
+                    "Config overrides, group.key=value (e.g. num_threads=2)");
+  b.cmd->add_option("-c,--config", b.config_file,
+                    "YAML config file (default: built-in CIFAR-10 pFedHN = conf/config.yaml)");
+  b.cmd->add_option("--rounds", b.options.rounds, "Timed rounds")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  bench_cmd
-      ->add_option("--warmup", bench.warmup_rounds,
+  b.cmd
+      ->add_option("--warmup", b.options.warmup_rounds,
                    "Untimed rounds first (and one untimed evaluation if > 0)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
-  bench_cmd->add_flag("--no-eval{false}", bench.evaluate, "Skip timing the full evaluation");
-  bench_cmd->add_flag("--json", bench.json, "Print one JSON object instead of a table");
-  std::string profile_file;
-  bench_cmd->add_option("--profile", profile_file,
-                        "Record LibTorch's profiler trace of the timed rounds into FILE (Chrome "
-                        "trace JSON)");
+  b.cmd->add_flag("--no-eval{false}", b.options.evaluate, "Skip timing the full evaluation");
+  b.cmd->add_flag("--json", b.options.json, "Print one JSON object instead of a table");
+  b.cmd->add_option("--profile", b.profile_file,
+                    "Record LibTorch's profiler trace of the timed rounds into FILE (Chrome "
+                    "trace JSON)");
+}
 
-  pfedhn::app::GeneralizeOptions generalize;
-  std::string generalize_dir;
-  auto* gen = app.add_subcommand(
+void add_generalize_command(CLI::App& app, GeneralizeCommand& g) {
+  g.cmd = app.add_subcommand(
       "generalize",
       "Adapt a run's held-out novel clients (novel.num_clients) and report their accuracy");
-  gen->add_option("run_dir", generalize_dir, "Run directory of a pfedhn train run")->required();
-  gen->add_option("overrides", generalize.overrides,
-                  "novel.steps=N, baseline.finetune_steps=N, num_threads=N");
+  g.cmd->add_option("run_dir", g.run_dir, "Run directory of a pfedhn train run")->required();
+  g.cmd->add_option("overrides", g.options.overrides,
+                    "novel.steps=N, baseline.finetune_steps=N, num_threads=N");
+}
 
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);
-    return code == 0 ? 0 : pfedhn::kUserErrorExitCode;
-  }
-  if (!config_file.empty()) train.config_file = config_file;
-  if (!output_dir.empty()) train.output_dir = output_dir;
-  if (!resume_dir.empty()) train.resume_dir = resume_dir;
-  train.program = argv[0];
-  // The workers re-run this command line without --workers.
+// The command line after the program name without --workers: what the workers re-run.
+std::vector<std::string> worker_args(int argc, char** argv) {
+  std::vector<std::string> out;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--workers") {
@@ -87,20 +93,16 @@ int main(int argc, char** argv) {
       continue;
     }
     if (a.rfind("--workers=", 0) == 0) continue;
-    train.worker_args.push_back(a);
+    out.push_back(a);
   }
+  return out;
+}
 
+// Runs `command` and maps each error type to its exit code with a one-line message.
+template <typename Command>
+int with_exit_codes(Command&& command) {
   try {
-    if (cmd->parsed()) return pfedhn::app::run_train(train);
-    if (bench_cmd->parsed()) {
-      if (!bench_config.empty()) bench.config_file = bench_config;
-      if (!profile_file.empty()) bench.profile_file = profile_file;
-      return pfedhn::app::run_bench(bench);
-    }
-    if (gen->parsed()) {
-      generalize.run_dir = generalize_dir;
-      return pfedhn::app::run_generalize(generalize);
-    }
+    return command();
   } catch (const pfedhn::UserError& e) {
     std::cerr << "pfedhn: error: " << e.what() << '\n';
     return pfedhn::kUserErrorExitCode;
@@ -117,5 +119,44 @@ int main(int argc, char** argv) {
     std::cerr << "pfedhn: internal error: " << e.what() << '\n';
     return 1;
   }
-  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "pfedhn: personalized federated learning with hypernetworks (pFedHN, pFedHN-PC).\n"
+      "Example: pfedhn train --config conf/mnist.yaml client.num_rounds=500"};
+  app.set_version_flag("--version", std::string("pfedhn ") + PFEDHN_VERSION);
+  app.require_subcommand(1);
+  TrainCommand train;
+  BenchCommand bench;
+  GeneralizeCommand generalize;
+  add_train_command(app, train);
+  add_bench_command(app, bench);
+  add_generalize_command(app, generalize);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : pfedhn::kUserErrorExitCode;
+  }
+  return with_exit_codes([&] {
+    if (train.cmd->parsed()) {
+      auto& o = train.options;
+      if (!train.config_file.empty()) o.config_file = train.config_file;
+      if (!train.output_dir.empty()) o.output_dir = train.output_dir;
+      if (!train.resume_dir.empty()) o.resume_dir = train.resume_dir;
+      o.program = argv[0];
+      o.worker_args = worker_args(argc, argv);
+      return pfedhn::app::run_train(o);
+    }
+    if (bench.cmd->parsed()) {
+      if (!bench.config_file.empty()) bench.options.config_file = bench.config_file;
+      if (!bench.profile_file.empty()) bench.options.profile_file = bench.profile_file;
+      return pfedhn::app::run_bench(bench.options);
+    }
+    generalize.options.run_dir = generalize.run_dir;
+    return pfedhn::app::run_generalize(generalize.options);
+  });
 }

@@ -101,9 +101,8 @@ void print_table(const nlohmann::json& j) {
   std::cout << "  peak resident       " << f("peak_rss_mb", 1) << " MiB\n";
 }
 
-}  // namespace
-
-int run_bench(const BenchOptions& options) {
+// The config to time; refuses what bench does not time.
+config::Config bench_config(const BenchOptions& options) {
   check_options(options);
   TrainOptions train;
   train.config_file = options.config_file;
@@ -116,33 +115,39 @@ int run_bench(const BenchOptions& options) {
     throw UserError("pfedhn bench times pfedhn and pfedhn_pc rounds; algorithm=" +
                     config::to_string(cfg.algorithm) + " is not benchmarked");
   }
-  const torch::Device device = select_device(cfg.device);
-  const int64_t threads = set_thread_count(cfg.num_threads);
-  const data::DatasetInfo* info = data::find_dataset(cfg.dataset.data);
-  if (info == nullptr)
-    throw ConfigError("dataset.data: unknown dataset '" + cfg.dataset.data + "'");
+  return cfg;
+}
 
-  const data::DatasetSplits splits =
-      data::to_device(data::make_synthetic_dataset(*info, split_options(cfg), cfg.seed), device);
-  auto clients =
-      data::partition_clients(splits.train.y.cpu(), splits.val.y.cpu(), splits.test.y.cpu(),
-                              partition_options(cfg, info->num_classes), cfg.seed);
-  fl::Trainer trainer(cfg, splits, std::move(clients), device);
+struct BenchTimings {
+  PhaseTotals rounds;         // the timed rounds
+  double eval_seconds = 0.0;  // one full evaluation; 0 with --no-eval
+};
 
+BenchTimings time_bench(fl::Trainer& trainer, const data::DatasetSplits& splits,
+                        const BenchOptions& options, int64_t eval_batch_size) {
   time_rounds(trainer, 0, options.warmup_rounds);
-  PhaseTotals t;
+  BenchTimings timings;
+  PhaseTotals& t = timings.rounds;
   if (options.profile_file) {
     torch::autograd::profiler::RecordProfile profile(options.profile_file->string());
     t = time_rounds(trainer, options.warmup_rounds, options.rounds);
   } else {
     t = time_rounds(trainer, options.warmup_rounds, options.rounds);
   }
-  double eval_seconds = 0.0;
   if (options.evaluate) {
-    if (options.warmup_rounds > 0) time_evaluation(trainer, splits, cfg.eval_batch_size);
-    eval_seconds = time_evaluation(trainer, splits, cfg.eval_batch_size);
+    if (options.warmup_rounds > 0) time_evaluation(trainer, splits, eval_batch_size);
+    timings.eval_seconds = time_evaluation(trainer, splits, eval_batch_size);
   }
+  return timings;
+}
 
+// Every figure bench prints, as one JSON object (the keys scripts/bench_pytorch.py prints too).
+nlohmann::json bench_report(const config::Config& cfg, const BenchOptions& options,
+                            const fl::Trainer& trainer, const data::DatasetSplits& splits,
+                            const BenchTimings& timings, const torch::Device& device,
+                            int64_t threads) {
+  const PhaseTotals& t = timings.rounds;
+  const double eval_seconds = timings.eval_seconds;
   const auto& spec = trainer.target_spec();
   const auto& hopts = trainer.hypernetwork()->options();
   const int64_t k = trainer.clients_per_round();
@@ -196,6 +201,28 @@ int run_bench(const BenchOptions& options) {
   j["cpu"] = cpu.model;
   j["peak_rss_mb"] = static_cast<double>(peak_rss_bytes()) / (1024.0 * 1024.0);
 
+  return j;
+}
+
+}  // namespace
+
+int run_bench(const BenchOptions& options) {
+  const config::Config cfg = bench_config(options);
+  const torch::Device device = select_device(cfg.device);
+  const int64_t threads = set_thread_count(cfg.num_threads);
+  const data::DatasetInfo* info = data::find_dataset(cfg.dataset.data);
+  if (info == nullptr)
+    throw ConfigError("dataset.data: unknown dataset '" + cfg.dataset.data + "'");
+
+  const data::DatasetSplits splits =
+      data::to_device(data::make_synthetic_dataset(*info, split_options(cfg), cfg.seed), device);
+  auto clients =
+      data::partition_clients(splits.train.y.cpu(), splits.val.y.cpu(), splits.test.y.cpu(),
+                              partition_options(cfg, info->num_classes), cfg.seed);
+  fl::Trainer trainer(cfg, splits, std::move(clients), device);
+
+  const BenchTimings timings = time_bench(trainer, splits, options, cfg.eval_batch_size);
+  const nlohmann::json j = bench_report(cfg, options, trainer, splits, timings, device, threads);
   if (options.json) {
     std::cout << j.dump() << std::endl;
   } else {

@@ -19,8 +19,7 @@ namespace {
 
 // The adaptation's own settings, and the keys that never change results.
 bool may_change(const std::string& key) {
-  return key == "novel.steps" || key == "baseline.finetune_steps" ||
-         !config::changes_results(key);
+  return key == "novel.steps" || key == "baseline.finetune_steps" || !config::changes_results(key);
 }
 
 // Label histogram of some clients' training data, normalised.
@@ -42,9 +41,8 @@ int64_t adaptation_steps(const config::Config& cfg) {
   return cfg.algorithm == config::Algorithm::kFedAvgFT ? cfg.baseline.finetune_steps : 0;
 }
 
-}  // namespace
-
-int run_generalize(const GeneralizeOptions& options) {
+// The trained run's config with `options`' overrides; refuses any change but the allowed keys.
+config::Config generalize_config(const GeneralizeOptions& options) {
   const fs::path run_dir = options.run_dir;
   const fs::path config_file = run_dir / "config.yaml";
   std::error_code ec;
@@ -64,25 +62,82 @@ int run_generalize(const GeneralizeOptions& options) {
                       "change results, e.g. num_threads, may be given)");
     }
   }
-  const int64_t first_novel = fl::num_training_clients(cfg);
   if (cfg.novel.num_clients == 0) {
     throw UserError("run '" + run_dir.string() +
                     "' has no novel clients: train it with novel.num_clients=M (the last M "
                     "clients are then held out of training)");
   }
-  std::optional<io::LoadedCheckpoint> checkpoint;
+  return cfg;
+}
+
+io::LoadedCheckpoint newest_usable_checkpoint(const fs::path& run_dir) {
   for (const auto& path : io::list_checkpoints(run_dir)) {
     try {
-      checkpoint = io::read_checkpoint(path);
-      break;
+      return io::read_checkpoint(path);
     } catch (const io::CheckpointError& e) {
       std::cerr << "pfedhn: warning: skipped " << e.what() << '\n';
     }
   }
-  if (!checkpoint) {
-    throw UserError("no usable checkpoint in '" + io::checkpoint_dir(run_dir).string() + "'");
-  }
+  throw UserError("no usable checkpoint in '" + io::checkpoint_dir(run_dir).string() + "'");
+}
 
+// The three evaluations generalize reports.
+struct NovelEvaluations {
+  eval::EvalRecord on_training, before, after;
+};
+
+// novel_clients.csv and novel.json, and the summary line on stdout.
+void write_novel_results(const fs::path& run_dir, const config::Config& cfg, int64_t round,
+                         const data::DatasetSplits& splits,
+                         const std::vector<data::ClientIndices>& all_clients,
+                         const NovelEvaluations& e) {
+  const auto& [on_training, before, after] = e;
+  const int64_t first_novel = fl::num_training_clients(cfg);
+  const size_t num_novel = all_clients.size() - static_cast<size_t>(first_novel);
+  const auto train_dist =
+      label_distribution(splits, all_clients, 0, static_cast<size_t>(first_novel));
+  std::string csv = "client,shift_tv,train_samples,test_acc_before,test_acc_after,val_acc_after\n";
+  nlohmann::json rows = nlohmann::json::array();
+  for (size_t i = 0; i < num_novel; ++i) {
+    const size_t c = static_cast<size_t>(first_novel) + i;
+    const double shift =
+        0.5 *
+        (label_distribution(splits, all_clients, c, c + 1) - train_dist).abs().sum().item<double>();
+    csv += fmt::format("{},{:.6f},{},{:.6f},{:.6f},{:.6f}\n", c, shift,
+                       all_clients[c].train.numel(), before.test.client_accuracy[i],
+                       after.test.client_accuracy[i], after.val.client_accuracy[i]);
+    rows.push_back({{"client", c},
+                    {"shift_tv", shift},
+                    {"test_acc_before", before.test.client_accuracy[i]},
+                    {"test_acc_after", after.test.client_accuracy[i]}});
+  }
+  io::write_file_atomic(run_dir / "novel_clients.csv", csv);
+  const nlohmann::json summary = {
+      {"algorithm", config::to_string(cfg.algorithm)},
+      {"checkpoint_round", round},
+      {"novel_clients", cfg.novel.num_clients},
+      {"steps", adaptation_steps(cfg)},
+      {"training_clients_test_accuracy", on_training.test.accuracy},
+      {"novel_test_accuracy_before", before.test.accuracy},
+      {"novel_test_accuracy_after", after.test.accuracy},
+      {"generalization_gap", on_training.test.accuracy - after.test.accuracy},
+      {"clients", rows}};
+  io::write_file_atomic(run_dir / "novel.json", summary.dump(2) + "\n");
+  std::cout << fmt::format(
+      "{}: {} novel clients: test accuracy {:.4f} before, {:.4f} after adaptation; training "
+      "clients {:.4f} (gap {:.4f})\n",
+      config::to_string(cfg.algorithm), num_novel, before.test.accuracy, after.test.accuracy,
+      on_training.test.accuracy, on_training.test.accuracy - after.test.accuracy);
+  std::cout << "per client: " << (run_dir / "novel_clients.csv").string() << '\n';
+}
+
+}  // namespace
+
+int run_generalize(const GeneralizeOptions& options) {
+  const fs::path run_dir = options.run_dir;
+  const config::Config cfg = generalize_config(options);
+  const int64_t first_novel = fl::num_training_clients(cfg);
+  const io::LoadedCheckpoint checkpoint = newest_usable_checkpoint(run_dir);
   set_thread_count(cfg.num_threads);
   const torch::Device device = select_device(cfg.device);
   RunData loaded = load_run_data(cfg, device);
@@ -91,15 +146,15 @@ int run_generalize(const GeneralizeOptions& options) {
   auto load_algorithm = [&](const config::Config& c) {
     auto a = fl::make_algorithm(c, splits, all_clients, device);
     try {
-      a->load(*checkpoint->model);
+      a->load(*checkpoint.model);
     } catch (const c10::Error& e) {
-      throw UserError("checkpoint '" + checkpoint->path.string() +
+      throw UserError("checkpoint '" + checkpoint.path.string() +
                       "' does not fit this config: " + e.what_without_backtrace());
     }
     return a;
   };
   auto algorithm = load_algorithm(cfg);
-  const int64_t round = checkpoint->loop.next_round - 1;
+  const int64_t round = checkpoint.loop.next_round - 1;
 
   const std::vector<data::ClientIndices> training(all_clients.begin(),
                                                   all_clients.begin() + first_novel);
@@ -127,41 +182,7 @@ int run_generalize(const GeneralizeOptions& options) {
   }
   const auto after = eval::evaluate_all(round, novel_model, splits, novel, cfg.eval_batch_size);
 
-  const auto train_dist =
-      label_distribution(splits, all_clients, 0, static_cast<size_t>(first_novel));
-  std::string csv = "client,shift_tv,train_samples,test_acc_before,test_acc_after,val_acc_after\n";
-  nlohmann::json rows = nlohmann::json::array();
-  for (size_t i = 0; i < novel.size(); ++i) {
-    const size_t c = static_cast<size_t>(first_novel) + i;
-    const double shift =
-        0.5 *
-        (label_distribution(splits, all_clients, c, c + 1) - train_dist).abs().sum().item<double>();
-    csv += fmt::format("{},{:.6f},{},{:.6f},{:.6f},{:.6f}\n", c, shift, novel[i].train.numel(),
-                       before.test.client_accuracy[i], after.test.client_accuracy[i],
-                       after.val.client_accuracy[i]);
-    rows.push_back({{"client", c},
-                    {"shift_tv", shift},
-                    {"test_acc_before", before.test.client_accuracy[i]},
-                    {"test_acc_after", after.test.client_accuracy[i]}});
-  }
-  io::write_file_atomic(run_dir / "novel_clients.csv", csv);
-  const nlohmann::json summary = {
-      {"algorithm", config::to_string(cfg.algorithm)},
-      {"checkpoint_round", round},
-      {"novel_clients", cfg.novel.num_clients},
-      {"steps", adaptation_steps(cfg)},
-      {"training_clients_test_accuracy", on_training.test.accuracy},
-      {"novel_test_accuracy_before", before.test.accuracy},
-      {"novel_test_accuracy_after", after.test.accuracy},
-      {"generalization_gap", on_training.test.accuracy - after.test.accuracy},
-      {"clients", rows}};
-  io::write_file_atomic(run_dir / "novel.json", summary.dump(2) + "\n");
-  std::cout << fmt::format(
-      "{}: {} novel clients: test accuracy {:.4f} before, {:.4f} after adaptation; training "
-      "clients {:.4f} (gap {:.4f})\n",
-      config::to_string(cfg.algorithm), novel.size(), before.test.accuracy, after.test.accuracy,
-      on_training.test.accuracy, on_training.test.accuracy - after.test.accuracy);
-  std::cout << "per client: " << (run_dir / "novel_clients.csv").string() << '\n';
+  write_novel_results(run_dir, cfg, round, splits, all_clients, {on_training, before, after});
   return 0;
 }
 

@@ -6,11 +6,9 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <cmath>
 #include <csignal>
 #include <iostream>
 #include <optional>
-#include <thread>
 
 #include "pfedhn/app/runtime.h"
 #include "pfedhn/app/signals.h"
@@ -26,6 +24,8 @@
 #include "pfedhn/io/progress.h"
 #include "pfedhn/io/results.h"
 #include "pfedhn/io/run_dir.h"
+#include "pfedhn/run/execution.h"
+#include "pfedhn/run/run_loop.h"
 #include "pfedhn/util/error.h"
 
 namespace pfedhn::app {
@@ -49,21 +49,6 @@ std::shared_ptr<spdlog::logger> make_logger(const fs::path& log_file, bool appen
   auto logger = std::make_shared<spdlog::logger>("pfedhn", spdlog::sinks_init_list{console, file});
   logger->flush_on(spdlog::level::info);
   return logger;
-}
-
-std::vector<int64_t> sample_counts(const std::vector<data::ClientIndices>& clients,
-                                   torch::Tensor data::ClientIndices::*split) {
-  std::vector<int64_t> out;
-  for (const auto& c : clients) out.push_back((c.*split).numel());
-  return out;
-}
-
-std::string eval_line(const eval::EvalRecord& r) {
-  return fmt::format(
-      "eval round {}: val acc {:.4f} loss {:.4f} | test acc {:.4f} loss {:.4f} "
-      "(clients min {:.3f} max {:.3f} std {:.3f})",
-      r.round, r.val.accuracy, r.val.mean_loss, r.test.accuracy, r.test.mean_loss,
-      r.test.min_accuracy, r.test.max_accuracy, r.test.std_accuracy);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -156,242 +141,47 @@ RunData load_run_data(const config::Config& cfg, const torch::Device& device) {
 
 namespace {
 
+void log_target_widths(const RunContext& ctx, const fl::Algorithm& algorithm) {
+  const auto* trainer = dynamic_cast<const fl::Trainer*>(&algorithm);
+  if (ctx.cfg.model.hetero_kernels.empty() || trainer == nullptr) return;
+  const auto& specs = trainer->hypernetwork()->target_specs();
+  for (size_t s = 0; s < specs.size(); ++s) {
+    ctx.logger->info("target network of width {} (clients i with i mod {} = {}): {} parameters",
+                     specs[s].n_kernels, specs.size(), s, specs[s].num_parameters());
+  }
+}
+
+// Wires one run: the data, the algorithm, where its rounds run, and the loop (run/run_loop.h).
+// Returns the exit code.
 int train_loop(const RunContext& ctx, io::LoadedCheckpoint* resume, StopSignals& signals) {
   const config::Config& cfg = ctx.cfg;
-  const fs::path& run_dir = ctx.run_dir;
-  auto& logger = ctx.logger;
-
   const auto load_start = std::chrono::steady_clock::now();
   RunData run_data = load_run_data(cfg, ctx.device);
   const data::DatasetSplits& splits = run_data.splits;
-  logger->info(
+  ctx.logger->info(
       "data: {} train / {} val / {} test samples, partitioned in {:.1f}s", splits.train.size(),
       splits.val.size(), splits.test.size(),
       std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count());
-
   const auto algorithm = fl::make_algorithm(cfg, splits, std::move(run_data.clients), ctx.device);
-  fl::Algorithm& trainer = *algorithm;
-  logger->info("{}", trainer.describe());
-  // Several processes run pFedHN and pFedHN-PC only (check_multi_process refused the rest).
-  fl::Cluster* cluster = ctx.cluster.get();
-  fl::Trainer* hn_trainer = dynamic_cast<fl::Trainer*>(&trainer);
-  TORCH_CHECK(cluster == nullptr || hn_trainer != nullptr, "a cluster needs a hypernetwork");
+  ctx.logger->info("{}", algorithm->describe());
   // Novel clients (novel.num_clients, the last ones) are left to `pfedhn generalize`.
   const std::vector<data::ClientIndices> eval_clients(
-      trainer.clients().begin(), trainer.clients().begin() + fl::num_training_clients(cfg));
-  const fl::HeteroReport hetero(cfg, eval_clients);
-  if (hetero.enabled() && hn_trainer != nullptr) {
-    const auto& specs = hn_trainer->hypernetwork()->target_specs();
-    for (size_t s = 0; s < specs.size(); ++s) {
-      logger->info("target network of width {} (clients i with i mod {} = {}): {} parameters",
-                   specs[s].n_kernels, specs.size(), s, specs[s].num_parameters());
-    }
-  }
-
-  io::LoopState loop;
-  fs::path last_checkpoint;
-  if (resume != nullptr) {
-    try {
-      trainer.load(*resume->model);
-    } catch (const c10::Error& e) {
-      throw UserError("checkpoint '" + resume->path.string() +
-                      "' does not fit this config: " + e.what_without_backtrace());
-    }
-    loop = resume->loop;
-    ++loop.resumes;
-    last_checkpoint = resume->path;
-    logger->info("resumed from {} at round {}", resume->path.string(), loop.next_round);
-    if (cluster != nullptr) cluster->scatter_local_states(*hn_trainer);
-  }
-  loop.config_yaml = config::to_yaml(cfg);
-
-  // On resume both files are rewritten from the checkpoint: rows written after it are dropped.
-  io::CsvLog metrics(run_dir / "metrics.csv", io::MetricsCsv::header() + hetero.csv_header_suffix(),
-                     loop.metrics_rows);
-  io::CsvLog timing(run_dir / "timing.csv", io::TimingCsv::header(), loop.timing_rows);
-  eval::BestTracker best{loop.has_best, loop.best};
-
-  const int64_t total = cfg.client.num_rounds;
-  const int64_t log_every = cfg.log_every > 0 ? cfg.log_every : std::max<int64_t>(1, total / 50);
-  io::ProgressReporter progress(logger, ::isatty(STDOUT_FILENO) == 1, log_every, loop.next_round);
-  io::ProgressState state;
-  state.round = loop.next_round;
-  state.total_rounds = total;
-  state.last_test_accuracy = loop.last_test_accuracy;
-  const double elapsed_before = loop.elapsed_seconds;
-  const auto start = std::chrono::steady_clock::now();
-  auto elapsed = [&] {
-    return elapsed_before +
-           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  };
-  auto evaluate = [&](int64_t round) {
-    auto record = cluster != nullptr
-                      ? cluster->evaluate(*hn_trainer, round, cfg.eval_batch_size)
-                      : eval::evaluate_all(
-                            round, [&](int64_t c) { return trainer.client_model(c); }, splits,
-                            eval_clients, cfg.eval_batch_size);
-    const double train_loss =
-        loop.rounds_since_eval > 0
-            ? loop.loss_since_eval / static_cast<double>(loop.rounds_since_eval)
-            : NAN;
-    metrics.append(
-        io::MetricsCsv::row(record, (round + 1) * trainer.clients_per_round(), train_loss) +
-        hetero.csv_row_suffix(record));
-    timing.append(io::TimingCsv::row(round, elapsed()));
-    loop.loss_since_eval = 0.0;
-    loop.rounds_since_eval = 0;
-    const bool is_best = best.update(record);
-    progress.log(eval_line(record) + (is_best ? " *best*" : ""));
-    if (hetero.enabled()) progress.log(hetero.log_line(record));
-    loop.last_test_accuracy = state.last_test_accuracy = record.test.accuracy;
-    loop.last_eval = record;
-    loop.has_last_eval = true;
-  };
-  auto checkpoint = [&] {
-    loop.metrics_rows = metrics.rows();
-    loop.timing_rows = timing.rows();
-    loop.has_best = best.has_best;
-    loop.best = best.best;
-    loop.elapsed_seconds = elapsed();
-    if (cluster != nullptr) cluster->gather_local_states(*hn_trainer);
-    last_checkpoint = io::save_checkpoint(
-        run_dir, loop, [&](torch::serialize::OutputArchive& a) { trainer.save(a); });
-  };
-
-  const std::string resume_hint =
-      ctx.program + " train --resume " + run_dir.string() +
+      algorithm->clients().begin(), algorithm->clients().begin() + fl::num_training_clients(cfg));
+  log_target_widths(ctx, *algorithm);
+  const auto execution = run::make_execution(*algorithm, ctx.cluster.get(), splits, eval_clients);
+  run::RunSettings settings;
+  settings.run_dir = ctx.run_dir;
+  settings.logger = ctx.logger;
+  settings.resume_command =
+      ctx.program + " train --resume " + ctx.run_dir.string() +
       (ctx.resume_workers > 1 ? " --workers " + std::to_string(ctx.resume_workers) : "");
-  // A failed rank stops the run with one line; the last checkpoint stays the resume point.
-  auto rank_failure = [&](const RankFailure& e) {
-    progress.finish();
-    return RankFailure(e.rank(), std::string(e.what()) + "; stopped" +
-                                     (last_checkpoint.empty()
-                                          ? " before the first checkpoint"
-                                          : "; the last checkpoint is " + last_checkpoint.string() +
-                                                "; resume with: " + resume_hint));
-  };
-  const int64_t first_round = loop.next_round;
-  const auto round_start = std::chrono::steady_clock::now();
-  signals.stop_after_round();  // from here a signal ends the run with a checkpoint
-  for (int64_t round = loop.next_round; round < total; ++round) {
-    fl::RoundReport report;
-    try {
-      report =
-          cluster != nullptr ? cluster->run_round(*hn_trainer, round) : trainer.run_round(round);
-    } catch (const RankFailure& e) {
-      throw rank_failure(e);
-    }
-    // A non-finite delta_theta shows up here too: the gradient is its vector-Jacobian product,
-    // and NaN/Inf survive any multiplication, so the gradient norm is non-finite as well.
-    if (!std::isfinite(report.loss) || !std::isfinite(report.grad_norm)) {
-      const bool hypernetwork = hn_trainer != nullptr;
-      const char* what = !std::isfinite(report.loss) ? "training loss"
-                         : hypernetwork              ? "hypernetwork gradient"
-                                                     : "model update";
-      throw TrainingDiverged(fmt::format(
-          "training diverged: non-finite {} in round {} (client {}); the evaluations so far are "
-          "in {}{}; try a lower {}",
-          what, round, report.clients.front(), (run_dir / "metrics.csv").string(),
-          last_checkpoint.empty() ? ""
-                                  : ", the last good checkpoint is " + last_checkpoint.string(),
-          hypernetwork ? "model.inner_lr or server.lr" : "model.inner_lr"));
-    }
-    loop.loss_since_eval += report.loss;
-    ++loop.rounds_since_eval;
-    state.round = round + 1;
-    state.client = report.clients.front();
-    state.loss = report.loss;
-    state.train_accuracy = report.accuracy;
-    // The authors' protocol: evaluate after rounds 0, eval_every, 2*eval_every, ... and the last.
-    const bool eval_now = round % cfg.eval_every == 0 || round == total - 1;
-    const bool last = round == total - 1;
-    const bool stop = signals.pending() != 0 && !last;
-    const bool due = cfg.checkpoint_every > 0 ? (round + 1) % cfg.checkpoint_every == 0 : eval_now;
-    try {
-      if (eval_now) evaluate(round);
-      progress.update(state);
-      loop.next_round = round + 1;
-      if (due || last || stop) checkpoint();
-    } catch (const RankFailure& e) {
-      throw rank_failure(e);
-    }
-    if (stop) {
-      const int sig = signals.pending();
-      progress.finish();
-      logger->warn("{} received: stopped after round {} of {}; checkpoint {}",
-                   sig == SIGINT ? "SIGINT" : "SIGTERM", round + 1, total,
-                   last_checkpoint.string());
-      logger->warn("resume with: {}", resume_hint);
-      if (cluster != nullptr) cluster->stop_workers();
-      return sig == SIGINT ? kInterruptedExitCode : kTerminatedExitCode;
-    }
-  }
-  progress.finish();
-  const double round_seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - round_start).count();
-  const int64_t rounds_run = total - first_round;
-  if (rounds_run > 0) {
-    logger->info(
-        "throughput: {:.2f} client updates/s ({} rounds of {} clients in {:.1f}s, "
-        "evaluations and checkpoints included)",
-        static_cast<double>(rounds_run * trainer.clients_per_round()) / round_seconds, rounds_run,
-        trainer.clients_per_round(), round_seconds);
-  }
-
-  io::RunSummary summary;
-  summary.dataset = cfg.dataset.data;
-  summary.variant = config::to_string(cfg.algorithm);
-  summary.test_split = config::to_string(cfg.dataset.test_split);
-  summary.train_size = splits.train.size();
-  summary.val_size = splits.val.size();
-  summary.test_size = splits.test.size();
-  summary.num_clients = static_cast<int64_t>(eval_clients.size());
-  summary.novel_clients = cfg.novel.num_clients;
-  summary.client_train_samples = sample_counts(eval_clients, &data::ClientIndices::train);
-  summary.client_val_samples = sample_counts(eval_clients, &data::ClientIndices::val);
-  summary.client_test_samples = sample_counts(eval_clients, &data::ClientIndices::test);
-  summary.rounds_completed = total;
-  summary.client_updates = total * trainer.clients_per_round();
-  summary.best = best.best;
-  summary.final = loop.last_eval;
-  summary.widths = hetero.widths();
-  summary.best_per_width = hetero.per_width(summary.best);
-  summary.final_per_width = hetero.per_width(summary.final);
-  io::write_results(run_dir / "results.json", summary);
-  io::RunInfo info;
-  info.wall_seconds = elapsed();
-  info.resumes = loop.resumes;
-  info.num_threads = ctx.threads;
-  info.device = ctx.device.str();
-  if (cluster != nullptr) {
-    cluster->stop_workers();
-    const auto& t = cluster->traffic();
-    info.world_size = cluster->world_size();
-    info.rounds_in_this_process = rounds_run;
-    info.train_bytes_sent = t.train_sent;
-    info.train_bytes_received = t.train_received;
-    info.eval_bytes = t.eval_sent + t.eval_received;
-    info.other_bytes = t.state_sent + t.state_received + t.control;
-    if (rounds_run > 0) {
-      const double per_round =
-          static_cast<double>(t.train_sent + t.train_received) / static_cast<double>(rounds_run);
-      info.train_bytes_per_round = per_round;
-      logger->info(
-          "communication over {} ranks: {:.0f} bytes per round for training (theta out, "
-          "delta_theta in; {} bytes per remote client update = 2 x 4 x {} parameters + 16), "
-          "{} bytes for evaluations, {} bytes else",
-          cluster->world_size(), per_round, 8 * trainer.target_spec().num_parameters() + 16,
-          trainer.target_spec().num_parameters(), info.eval_bytes, info.other_bytes);
-    }
-  }
-  io::write_run_info(run_dir / "run_info.json", info);
-  logger->info(
-      "done in {}: test accuracy at best val (round {}) = {:.4f}; final test accuracy {:.4f}",
-      io::ProgressReporter::format_duration(info.wall_seconds), best.best.round,
-      best.best.test.accuracy, loop.last_eval.test.accuracy);
-  if (hetero.enabled()) logger->info("at best val: {}", hetero.log_line(best.best));
-  logger->info("results: {}", (run_dir / "results.json").string());
-  return 0;
+  settings.threads = ctx.threads;
+  settings.device = ctx.device.str();
+  run::RunLoop loop(cfg, std::move(settings), *algorithm, *execution, {splits, eval_clients},
+                    resume);
+  const int signal = loop.run(signals);
+  if (signal == 0) return 0;
+  return signal == SIGINT ? kInterruptedExitCode : kTerminatedExitCode;
 }
 
 void log_start(const RunContext& ctx) {

@@ -30,7 +30,7 @@ struct RoundReport {
   double server_seconds = 0.0;    // vector-Jacobian product and the hypernetwork step
 };
 
-// What the round loop (app/train.cpp) needs from a federated algorithm: pFedHN / pFedHN-PC
+// What the round loop (run/run_loop.h) needs from a federated algorithm: pFedHN / pFedHN-PC
 // (fl::Trainer) and the baselines (fl/baselines.h) all run on the same partitions, the same
 // client training code (client_update) and the same evaluation.
 class Algorithm {

@@ -68,6 +68,7 @@ class Trainer : public Algorithm {
   void adapt_novel_client(int64_t client, int64_t steps) override;
 
   models::HyperNetwork& hypernetwork() { return hnet_; }
+  const models::HyperNetwork& hypernetwork() const { return hnet_; }
   torch::optim::SGD& server_optimizer() { return *server_opt_; }
   std::vector<LocalState>& local_states() { return locals_; }
   const std::vector<data::ClientIndices>& clients() const override { return clients_; }
