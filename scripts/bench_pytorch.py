@@ -158,19 +158,24 @@ def client_indices(split, assignment, num_classes, rng):
 class Clients:
     """Per-client train / val / test Subsets and DataLoaders, as the authors' BaseNodes."""
 
-    def __init__(self, cfg):
+    def __init__(self, cfg, splits=None):
+        """`splits`: (train, val, test) datasets; by default synthetic images of the real sizes,
+        split as the authors do (validation drawn from the training set)."""
         name = cfg["dataset.data"]
         if name not in DATASETS:
             raise UserError(f"dataset.data must be one of {sorted(DATASETS)}, got '{name}'")
         _, _, num_classes, train_size, test_size, _, _ = DATASETS[name]
         self.num_classes = num_classes
         rng = np.random.default_rng(cfg["seed"])
-        full = synthetic_dataset(name, train_size, rng)
-        test = synthetic_dataset(name, test_size, rng)
-        val_size = int(cfg["dataset.val_size"])
-        gen = torch.Generator().manual_seed(int(cfg["seed"]))
-        train, val = torch.utils.data.random_split(full, [train_size - val_size, val_size],
-                                                   generator=gen)
+        if splits is None:
+            full = synthetic_dataset(name, train_size, rng)
+            test = synthetic_dataset(name, test_size, rng)
+            val_size = int(cfg["dataset.val_size"])
+            gen = torch.Generator().manual_seed(int(cfg["seed"]))
+            train, val = torch.utils.data.random_split(full, [train_size - val_size, val_size],
+                                                       generator=gen)
+        else:
+            train, val, test = splits
         n = int(cfg["client.num_nodes"])
         if cfg["client.partition"] != "classes":
             raise UserError("bench_pytorch.py implements client.partition=classes only")
@@ -288,9 +293,9 @@ def build_models(cfg, num_classes):
 
 
 class Bench:
-    def __init__(self, cfg):
+    def __init__(self, cfg, splits=None):
         self.cfg = cfg
-        self.clients = Clients(cfg)
+        self.clients = Clients(cfg, splits)
         self.variant, self.hnet, self.net = build_models(cfg, self.clients.num_classes)
         self.num_nodes = int(cfg["client.num_nodes"])
         self.inner_steps = int(cfg["client.num_epochs"])
