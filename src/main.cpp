@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "pfedhn/app/bench.h"
+#include "pfedhn/app/export.h"
 #include "pfedhn/app/generalize.h"
 #include "pfedhn/app/train.h"
 #include "pfedhn/util/error.h"
@@ -26,6 +27,11 @@ struct GeneralizeCommand {
   CLI::App* cmd = nullptr;
   pfedhn::app::GeneralizeOptions options;
   std::string run_dir;
+};
+struct ExportCommand {
+  CLI::App* cmd = nullptr;
+  pfedhn::app::ExportOptions options;
+  std::string run_dir, out, checkpoint;
 };
 
 void add_train_command(CLI::App& app, TrainCommand& t) {
@@ -83,6 +89,20 @@ void add_generalize_command(CLI::App& app, GeneralizeCommand& g) {
                     "novel.steps=N, baseline.finetune_steps=N, num_threads=N");
 }
 
+void add_export_command(CLI::App& app, ExportCommand& e) {
+  e.cmd = app.add_subcommand(
+      "export",
+      "Write a run's personalised client models (and its hypernetwork) as TorchScript modules "
+      "that Python loads with torch.jit.load, with manifest.json (docs/export.md)");
+  e.cmd->add_option("run_dir", e.run_dir, "Run directory of a pfedhn train run")->required();
+  e.cmd->add_option("-o,--out", e.out, "Output folder (default: RUN_DIR/export)");
+  e.cmd->add_option("--clients", e.options.clients, "all, or a list such as 0,3,5-9")
+      ->capture_default_str();
+  e.cmd->add_option("--checkpoint", e.checkpoint,
+                    "Checkpoint file to export (default: the run's newest good one)");
+  e.cmd->add_flag("--overwrite", e.options.overwrite, "Allow writing into a non-empty --out");
+}
+
 // The command line after the program name without --workers: what the workers re-run.
 std::vector<std::string> worker_args(int argc, char** argv) {
   std::vector<std::string> out;
@@ -132,9 +152,11 @@ int main(int argc, char** argv) {
   TrainCommand train;
   BenchCommand bench;
   GeneralizeCommand generalize;
+  ExportCommand export_cmd;
   add_train_command(app, train);
   add_bench_command(app, bench);
   add_generalize_command(app, generalize);
+  add_export_command(app, export_cmd);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -155,6 +177,13 @@ int main(int argc, char** argv) {
       if (!bench.config_file.empty()) bench.options.config_file = bench.config_file;
       if (!bench.profile_file.empty()) bench.options.profile_file = bench.profile_file;
       return pfedhn::app::run_bench(bench.options);
+    }
+    if (export_cmd.cmd->parsed()) {
+      auto& o = export_cmd.options;
+      o.run_dir = export_cmd.run_dir;
+      if (!export_cmd.out.empty()) o.out = export_cmd.out;
+      if (!export_cmd.checkpoint.empty()) o.checkpoint = export_cmd.checkpoint;
+      return pfedhn::app::run_export(o);
     }
     generalize.options.run_dir = generalize.run_dir;
     return pfedhn::app::run_generalize(generalize.options);

@@ -44,14 +44,9 @@ int64_t adaptation_steps(const config::Config& cfg) {
 // The trained run's config with `options`' overrides; refuses any change but the allowed keys.
 config::Config generalize_config(const GeneralizeOptions& options) {
   const fs::path run_dir = options.run_dir;
-  const fs::path config_file = run_dir / "config.yaml";
-  std::error_code ec;
-  if (!fs::is_regular_file(config_file, ec)) {
-    throw UserError("'" + run_dir.string() + "' is not a run directory (no config.yaml)");
-  }
+  const config::Config trained = run_config(run_dir);
   TrainOptions from_run;
-  from_run.config_file = config_file;
-  const config::Config trained = resolve_config(from_run);
+  from_run.config_file = run_dir / "config.yaml";
   from_run.overrides = options.overrides;
   const config::Config cfg = resolve_config(from_run);
   for (const auto& info : config::all_keys()) {
@@ -68,17 +63,6 @@ config::Config generalize_config(const GeneralizeOptions& options) {
                     "clients are then held out of training)");
   }
   return cfg;
-}
-
-io::LoadedCheckpoint newest_usable_checkpoint(const fs::path& run_dir) {
-  for (const auto& path : io::list_checkpoints(run_dir)) {
-    try {
-      return io::read_checkpoint(path);
-    } catch (const io::CheckpointError& e) {
-      std::cerr << "pfedhn: warning: skipped " << e.what() << '\n';
-    }
-  }
-  throw UserError("no usable checkpoint in '" + io::checkpoint_dir(run_dir).string() + "'");
 }
 
 // The three evaluations generalize reports.
@@ -144,14 +128,7 @@ int run_generalize(const GeneralizeOptions& options) {
   const auto& splits = loaded.splits;
   const auto all_clients = loaded.clients;
   auto load_algorithm = [&](const config::Config& c) {
-    auto a = fl::make_algorithm(c, splits, all_clients, device);
-    try {
-      a->load(*checkpoint.model);
-    } catch (const c10::Error& e) {
-      throw UserError("checkpoint '" + checkpoint.path.string() +
-                      "' does not fit this config: " + e.what_without_backtrace());
-    }
-    return a;
+    return load_trained_algorithm(c, splits, all_clients, device, checkpoint);
   };
   auto algorithm = load_algorithm(cfg);
   const int64_t round = checkpoint.loop.next_round - 1;

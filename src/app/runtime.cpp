@@ -1,8 +1,10 @@
 #include "pfedhn/app/runtime.h"
 
 #include <algorithm>
+#include <iostream>
 #include <thread>
 
+#include "pfedhn/app/train.h"
 #include "pfedhn/util/error.h"
 
 namespace pfedhn::app {
@@ -43,6 +45,42 @@ data::PartitionOptions partition_options(const config::Config& cfg, int64_t num_
   popts.dirichlet = cfg.client.partition == config::PartitionKind::kDirichlet;
   popts.dirichlet_alpha = cfg.client.dirichlet_alpha;
   return popts;
+}
+
+io::LoadedCheckpoint newest_usable_checkpoint(const std::filesystem::path& run_dir) {
+  for (const auto& path : io::list_checkpoints(run_dir)) {
+    try {
+      return io::read_checkpoint(path);
+    } catch (const io::CheckpointError& e) {
+      std::cerr << "pfedhn: warning: skipped " << e.what() << '\n';
+    }
+  }
+  throw UserError("no usable checkpoint in '" + io::checkpoint_dir(run_dir).string() + "'");
+}
+
+config::Config run_config(const std::filesystem::path& run_dir) {
+  const auto config_file = run_dir / "config.yaml";
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(config_file, ec)) {
+    throw UserError("'" + run_dir.string() + "' is not a run directory (no config.yaml)");
+  }
+  TrainOptions from_run;
+  from_run.config_file = config_file;
+  return resolve_config(from_run);
+}
+
+std::unique_ptr<fl::Algorithm> load_trained_algorithm(
+    const config::Config& cfg, const data::DatasetSplits& splits,
+    const std::vector<data::ClientIndices>& clients, const torch::Device& device,
+    const io::LoadedCheckpoint& checkpoint) {
+  auto algorithm = fl::make_algorithm(cfg, splits, clients, device);
+  try {
+    algorithm->load(*checkpoint.model);
+  } catch (const c10::Error& e) {
+    throw UserError("checkpoint '" + checkpoint.path.string() +
+                    "' does not fit this config: " + e.what_without_backtrace());
+  }
+  return algorithm;
 }
 
 }  // namespace pfedhn::app

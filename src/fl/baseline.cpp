@@ -58,6 +58,10 @@ std::vector<double> Baseline::average_weights(const std::vector<int64_t>& round_
   return w;
 }
 
+std::function<torch::Tensor(const torch::Tensor&)> Baseline::client_model(int64_t client) {
+  return model_of(client_network(client).weights);
+}
+
 std::function<torch::Tensor(const torch::Tensor&)> Baseline::model_of(
     models::Weights weights) const {
   return [spec = spec_, weights = std::move(weights)](const torch::Tensor& x) {

@@ -16,10 +16,10 @@ RoundReport FedAvg::run_round(int64_t round) {
                          [&](int64_t c) { return train_client(global_, c, round, opts_); });
 }
 
-std::function<torch::Tensor(const torch::Tensor&)> FedAvg::client_model(int64_t client) {
+models::ClientNetwork FedAvg::client_network(int64_t client) {
   ClientUpdateOptions ft = opts_;
   ft.inner_steps = finetune_steps_;
-  return model_of(fine_tuned(global_, client, ft));
+  return {spec_, fine_tuned(global_, client, ft), {}};
 }
 
 void FedAvg::save(torch::serialize::OutputArchive& archive) const {

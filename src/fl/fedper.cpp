@@ -36,8 +36,8 @@ RoundReport FedPer::run_round(int64_t round) {
   });
 }
 
-std::function<torch::Tensor(const torch::Tensor&)> FedPer::client_model(int64_t client) {
-  return model_of(with_head(client));
+models::ClientNetwork FedPer::client_network(int64_t client) {
+  return {spec_, with_head(client), {}};
 }
 
 void FedPer::save(torch::serialize::OutputArchive& archive) const {

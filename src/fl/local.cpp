@@ -27,8 +27,8 @@ RoundReport LocalTraining::run_round(int64_t round) {
   return report;
 }
 
-std::function<torch::Tensor(const torch::Tensor&)> LocalTraining::client_model(int64_t client) {
-  return model_of(locals_[static_cast<size_t>(client)]);
+models::ClientNetwork LocalTraining::client_network(int64_t client) {
+  return {spec_, locals_[static_cast<size_t>(client)], {}};
 }
 
 void LocalTraining::save(torch::serialize::OutputArchive& archive) const {

@@ -17,8 +17,8 @@ void Trainer::adapt_novel_client(int64_t client, int64_t steps) {
   for (int64_t step = 0; step < steps; ++step) {
     std::vector<models::Weights> thetas{hnet_->forward(client)};
     auto update =
-        client_update(target_spec(client), thetas[0], data_.train, clients_[static_cast<size_t>(client)].train,
-                      local, client_opts_,
+        client_update(target_spec(client), thetas[0], data_.train,
+                      clients_[static_cast<size_t>(client)].train, local, client_opts_,
                       derive_seed(seed_, {stream::kNovelAdapt, static_cast<uint64_t>(client),
                                           static_cast<uint64_t>(step)}));
     server_update(hnet_, embedding_opt, thetas, {update.delta}, server_grad_clip_);

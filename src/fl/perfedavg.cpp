@@ -36,8 +36,8 @@ RoundReport PerFedAvg::run_round(int64_t round) {
   });
 }
 
-std::function<torch::Tensor(const torch::Tensor&)> PerFedAvg::client_model(int64_t client) {
-  return model_of(fine_tuned(global_, client, inner_));
+models::ClientNetwork PerFedAvg::client_network(int64_t client) {
+  return {spec_, fine_tuned(global_, client, inner_), {}};
 }
 
 void PerFedAvg::save(torch::serialize::OutputArchive& archive) const {

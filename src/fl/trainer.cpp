@@ -196,6 +196,15 @@ std::function<torch::Tensor(const torch::Tensor&)> Trainer::client_model(int64_t
   return client_model(client, eval_weights(client));
 }
 
+models::ClientNetwork Trainer::client_network(int64_t client) {
+  models::ClientNetwork net{target_spec(client), eval_weights(client), {}};
+  if (!locals_.empty()) {
+    const auto& fc = locals_[static_cast<size_t>(client)].layer->fc;
+    net.local_layer = {fc->weight.detach(), fc->bias.detach()};
+  }
+  return net;
+}
+
 std::function<torch::Tensor(const torch::Tensor&)> Trainer::client_model(int64_t client,
                                                                          models::Weights weights) {
   models::LocalLayer local =

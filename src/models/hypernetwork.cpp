@@ -58,6 +58,11 @@ torch::Tensor MaybeSpectralLinearImpl::normalised_weight() {
   return weight / sigma;
 }
 
+torch::Tensor MaybeSpectralLinearImpl::inference_weight() const {
+  if (!spectral_norm_) return weight;
+  return weight / torch::dot(u_, torch::mv(weight, v_));
+}
+
 torch::Tensor MaybeSpectralLinearImpl::forward(const torch::Tensor& x) {
   return torch::linear(x, spectral_norm_ ? normalised_weight() : weight, bias);
 }

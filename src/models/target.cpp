@@ -112,4 +112,11 @@ torch::Tensor target_forward(const TargetSpec& spec, const Weights& w, const tor
   return spec.with_head ? linear(h) : h;
 }
 
+torch::Tensor client_forward(const ClientNetwork& net, const torch::Tensor& x) {
+  const auto out = target_forward(net.spec, net.weights, x);
+  if (net.local_layer.empty()) return out;
+  TORCH_CHECK(net.local_layer.size() == 2, "client_forward: the local layer is {weight, bias}");
+  return torch::linear(out, net.local_layer[0], net.local_layer[1]);
+}
+
 }  // namespace pfedhn::models

@@ -31,6 +31,7 @@ class CountingAlgorithm : public fl::Algorithm {
   std::function<torch::Tensor(const torch::Tensor&)> client_model(int64_t) override {
     return [](const torch::Tensor& x) { return torch::zeros({x.size(0), 10}); };
   }
+  models::ClientNetwork client_network(int64_t) override { return {spec_, {}, {}}; }
   void save(torch::serialize::OutputArchive& a) const override {
     a.write("rounds_seen", torch::tensor(rounds_seen));
   }

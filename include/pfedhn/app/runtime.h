@@ -3,10 +3,13 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <filesystem>
 
 #include "pfedhn/config/config.h"
 #include "pfedhn/data/dataset.h"
 #include "pfedhn/data/partition.h"
+#include "pfedhn/fl/algorithm.h"
+#include "pfedhn/io/checkpoint.h"
 
 namespace pfedhn::app {
 
@@ -22,5 +25,20 @@ data::SplitOptions split_options(const config::Config& cfg);
 
 // The partition that the config's client.* keys describe, for a dataset of `num_classes`.
 data::PartitionOptions partition_options(const config::Config& cfg, int64_t num_classes);
+
+// The newest checkpoint of `run_dir` that reads back whole (a damaged one is skipped with a
+// warning on stderr). Throws UserError when there is none.
+io::LoadedCheckpoint newest_usable_checkpoint(const std::filesystem::path& run_dir);
+
+// The config a run was trained with: RUN_DIR/config.yaml. Throws UserError when `run_dir` is
+// not a run directory.
+config::Config run_config(const std::filesystem::path& run_dir);
+
+// The algorithm of `cfg` with the model state of `checkpoint`. Throws UserError when the
+// checkpoint does not fit the config.
+std::unique_ptr<fl::Algorithm> load_trained_algorithm(
+    const config::Config& cfg, const data::DatasetSplits& splits,
+    const std::vector<data::ClientIndices>& clients, const torch::Device& device,
+    const io::LoadedCheckpoint& checkpoint);
 
 }  // namespace pfedhn::app

@@ -44,6 +44,9 @@ class Algorithm {
   // The client's personalised model as a function from inputs to logits, without autograd;
   // used by the evaluator.
   virtual std::function<torch::Tensor(const torch::Tensor&)> client_model(int64_t client) = 0;
+  // The same model as tensors (`pfedhn export`): models::client_forward of the result computes
+  // what client_model(client) computes.
+  virtual models::ClientNetwork client_network(int64_t client) = 0;
 
   // The whole model state for checkpoints. `load` expects an object built from the same
   // config; it throws c10::Error on a mismatch.

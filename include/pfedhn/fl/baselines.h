@@ -30,6 +30,8 @@ class Baseline : public Algorithm {
   const std::vector<data::ClientIndices>& clients() const override { return clients_; }
   const models::TargetSpec& target_spec() const override { return spec_; }
   int64_t clients_per_round() const override { return clients_per_round_; }
+  // The target network of client_network(client), without autograd.
+  std::function<torch::Tensor(const torch::Tensor&)> client_model(int64_t client) final;
 
  protected:
   Baseline(const config::Config& cfg, const data::DatasetSplits& data,
@@ -83,7 +85,7 @@ class LocalTraining : public Baseline {
   LocalTraining(const config::Config& cfg, const data::DatasetSplits& data,
                 std::vector<data::ClientIndices> clients, torch::Device device);
   RoundReport run_round(int64_t round) override;
-  std::function<torch::Tensor(const torch::Tensor&)> client_model(int64_t client) override;
+  models::ClientNetwork client_network(int64_t client) override;
   void save(torch::serialize::OutputArchive& archive) const override;
   void load(torch::serialize::InputArchive& archive) override;
   std::string describe() const override;
@@ -104,7 +106,7 @@ class FedAvg : public Baseline {
   FedAvg(const config::Config& cfg, const data::DatasetSplits& data,
          std::vector<data::ClientIndices> clients, torch::Device device, int64_t finetune_steps);
   RoundReport run_round(int64_t round) override;
-  std::function<torch::Tensor(const torch::Tensor&)> client_model(int64_t client) override;
+  models::ClientNetwork client_network(int64_t client) override;
   void save(torch::serialize::OutputArchive& archive) const override;
   void load(torch::serialize::InputArchive& archive) override;
   std::string describe() const override;
@@ -124,7 +126,7 @@ class PerFedAvg : public Baseline {
   PerFedAvg(const config::Config& cfg, const data::DatasetSplits& data,
             std::vector<data::ClientIndices> clients, torch::Device device);
   RoundReport run_round(int64_t round) override;
-  std::function<torch::Tensor(const torch::Tensor&)> client_model(int64_t client) override;
+  models::ClientNetwork client_network(int64_t client) override;
   void save(torch::serialize::OutputArchive& archive) const override;
   void load(torch::serialize::InputArchive& archive) override;
   std::string describe() const override;
@@ -141,7 +143,7 @@ class FedPer : public Baseline {
   FedPer(const config::Config& cfg, const data::DatasetSplits& data,
          std::vector<data::ClientIndices> clients, torch::Device device);
   RoundReport run_round(int64_t round) override;
-  std::function<torch::Tensor(const torch::Tensor&)> client_model(int64_t client) override;
+  models::ClientNetwork client_network(int64_t client) override;
   void save(torch::serialize::OutputArchive& archive) const override;
   void load(torch::serialize::InputArchive& archive) override;
   std::string describe() const override;

@@ -52,6 +52,7 @@ class Trainer : public Algorithm {
   // The client's personalised model as a function from inputs to logits, with no autograd
   // and the hypernetwork in eval mode; used by the evaluator.
   std::function<torch::Tensor(const torch::Tensor&)> client_model(int64_t client) override;
+  models::ClientNetwork client_network(int64_t client) override;
   // The same in two steps: the client's weights (hypernetwork in eval mode, no autograd), and
   // the model from given weights plus the client's pFedHN-PC local layer.
   models::Weights eval_weights(int64_t client);

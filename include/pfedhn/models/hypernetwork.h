@@ -19,6 +19,9 @@ class MaybeSpectralLinearImpl : public torch::nn::Module {
   // PyTorch's default Linear init (weight and bias ~ U(-1/sqrt(in), 1/sqrt(in))), drawn from
   // `gen`; u, v ~ normalised N(0, 1).
   void reset_parameters(at::Generator& gen);
+  // The weight an eval-mode forward multiplies by: W / sigma(W) with the stored u, v under
+  // spectral norm, else W.
+  torch::Tensor inference_weight() const;
 
   torch::Tensor weight, bias;
 
@@ -78,6 +81,10 @@ class HyperNetworkImpl : public torch::nn::Module {
   const std::vector<TargetSpec>& target_specs() const { return specs_; }
   size_t spec_index(int64_t client) const;
   const HyperNetworkOptions& options() const { return options_; }
+  // The layers, for exporting them (the MLP in order; spec s's heads in target-tensor order).
+  const torch::Tensor& embeddings() const { return embeddings_; }
+  const std::vector<MaybeSpectralLinear>& mlp_layers() const { return mlp_; }
+  const std::vector<MaybeSpectralLinear>& head_layers(size_t spec) const { return heads_.at(spec); }
 
  private:
   std::vector<TargetSpec> specs_;

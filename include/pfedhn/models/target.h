@@ -49,4 +49,15 @@ TargetSpec make_target_spec(TargetArch arch, int64_t in_channels, int64_t n_kern
 // Returns logits [B, out_dim], or fc2 features [B, 84] (after ReLU) when !spec.with_head.
 torch::Tensor target_forward(const TargetSpec& spec, const Weights& w, const torch::Tensor& x);
 
+// A client's whole network as tensors: the target network of `spec` with `weights`, and for
+// pFedHN-PC (spec.with_head false) its local layer Linear(84, out_dim) as {weight, bias}.
+struct ClientNetwork {
+  TargetSpec spec;
+  Weights weights;
+  Weights local_layer;  // empty, or {weight [out_dim, 84], bias [out_dim]}
+};
+
+// Logits of `net` for `x`: target_forward, then the local layer if there is one.
+torch::Tensor client_forward(const ClientNetwork& net, const torch::Tensor& x);
+
 }  // namespace pfedhn::models
