@@ -7,6 +7,7 @@
 #include "pfedhn/app/bench.h"
 #include "pfedhn/app/export.h"
 #include "pfedhn/app/generalize.h"
+#include "pfedhn/app/multirun.h"
 #include "pfedhn/app/train.h"
 #include "pfedhn/util/error.h"
 
@@ -54,6 +55,14 @@ void add_train_command(CLI::App& app, TrainCommand& t) {
   t.cmd->add_option("--resume", t.resume_dir,
                     "Continue the run in RUN_DIR from its newest good checkpoint (overrides may "
                     "extend client.num_rounds)");
+  auto* multirun = t.cmd->add_flag(
+      "-m,--multirun", t.options.multirun,
+      "Sweep: every override with a comma list (seed=1,2,3) is swept, each combination is its own "
+      "run in OUT/<n>_<key>=<value>,... (OUT: --output-dir, default multirun/<date>/<time>); "
+      "docs/sweeps.md");
+  t.cmd->add_option("--jobs", t.options.jobs, "With -m: runs at a time (default: one per core)")
+      ->check(CLI::Range(1, 1024))
+      ->needs(multirun);
 }
 
 void add_bench_command(CLI::App& app, BenchCommand& b) {
@@ -171,6 +180,7 @@ int main(int argc, char** argv) {
       if (!train.resume_dir.empty()) o.resume_dir = train.resume_dir;
       o.program = argv[0];
       o.worker_args = worker_args(argc, argv);
+      if (o.multirun) return pfedhn::app::run_multirun(o);
       return pfedhn::app::run_train(o);
     }
     if (bench.cmd->parsed()) {

@@ -260,7 +260,6 @@ int finish_run(RunContext& ctx, int code) {
 }
 
 int run_worker(const TrainOptions& options, const fl::DistEnv& env) {
-  die_with_parent();
   // Ctrl-C reaches every process of the terminal's group: rank 0 handles it (checkpoint, then
   // it stops the workers), so the workers ignore it.
   ::signal(SIGINT, SIG_IGN);
@@ -341,6 +340,7 @@ int resume_train(const TrainOptions& options, const std::optional<fl::DistEnv>& 
 }  // namespace
 
 int run_train(const TrainOptions& options) {
+  die_with_parent();  // a --workers worker, or a run of a sweep (app/multirun.h)
   const auto env = fl::dist_env_from_environment();
   if (options.workers > 1 && env && env->world_size > 1) {
     throw UserError("--workers " + std::to_string(options.workers) +

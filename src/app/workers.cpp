@@ -16,22 +16,22 @@
 extern char** environ;
 
 namespace pfedhn::app {
-namespace {
 
-std::string describe_status(int status) {
+std::string describe_exit_status(int status) {
   if (WIFEXITED(status)) return "exited with code " + std::to_string(WEXITSTATUS(status));
   if (WIFSIGNALED(status)) return "was killed by signal " + std::to_string(WTERMSIG(status));
   return "stopped";
 }
 
-}  // namespace
-
-LocalWorkers::LocalWorkers(int world_size, int port, const std::vector<std::string>& args) {
+std::string self_executable(const std::string& who) {
   char exe[4096];
   const ssize_t len = ::readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-  if (len <= 0) throw UserError("--workers: cannot find this program's path (/proc/self/exe)");
+  if (len <= 0) throw UserError(who + ": cannot find this program's path (/proc/self/exe)");
   exe[len] = '\0';
-  // The environment: ours without torchrun's variables, plus the worker's.
+  return exe;
+}
+
+std::vector<std::string> child_environment(const std::vector<std::string>& extra) {
   std::vector<std::string> env;
   for (char** e = environ; *e != nullptr; ++e) {
     const std::string var(*e);
@@ -43,15 +43,19 @@ LocalWorkers::LocalWorkers(int world_size, int port, const std::vector<std::stri
     }
     env.push_back(var);
   }
-  const size_t base = env.size();
+  env.push_back("PFEDHN_PARENT_PID=" + std::to_string(::getpid()));
+  env.insert(env.end(), extra.begin(), extra.end());
+  return env;
+}
+
+LocalWorkers::LocalWorkers(int world_size, int port, const std::vector<std::string>& args) {
+  std::string exe_path = self_executable("--workers");
+  char* exe = exe_path.data();
   for (int rank = 1; rank < world_size; ++rank) {
-    env.resize(base);
-    env.push_back("RANK=" + std::to_string(rank));
-    env.push_back("LOCAL_RANK=" + std::to_string(rank));
-    env.push_back("WORLD_SIZE=" + std::to_string(world_size));
-    env.push_back("MASTER_ADDR=127.0.0.1");
-    env.push_back("MASTER_PORT=" + std::to_string(port));
-    env.push_back("PFEDHN_PARENT_PID=" + std::to_string(::getpid()));
+    std::vector<std::string> env =
+        child_environment({"RANK=" + std::to_string(rank), "LOCAL_RANK=" + std::to_string(rank),
+                           "WORLD_SIZE=" + std::to_string(world_size), "MASTER_ADDR=127.0.0.1",
+                           "MASTER_PORT=" + std::to_string(port)});
     std::vector<char*> argv{exe};
     for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
@@ -77,7 +81,7 @@ void LocalWorkers::check_alive() {
       reaped_[i] = true;
       const int rank = static_cast<int>(i) + 1;
       throw RankFailure(rank, "worker rank " + std::to_string(rank) + " (pid " +
-                                  std::to_string(pids_[i]) + ") " + describe_status(status) +
+                                  std::to_string(pids_[i]) + ") " + describe_exit_status(status) +
                                   " during start-up");
     }
   }

@@ -29,6 +29,10 @@ struct TrainOptions {
   int workers = 1;
   // The command line after the program name, without --workers.
   std::vector<std::string> worker_args;
+  // -m: run the sweep that `overrides` describe (app/multirun.h), `jobs` runs at a time
+  // (0 = one per core).
+  bool multirun = false;
+  int jobs = 0;
 };
 
 // Exit codes of a run stopped by a signal (the shell's 128 + signal number).

@@ -30,7 +30,19 @@ class LocalWorkers {
   std::vector<bool> reaped_;
 };
 
-// In a spawned worker: die with the parent (called early in the worker's start-up).
+// In a spawned worker or sweep run: die with the parent (called early in the start-up) when
+// PFEDHN_PARENT_PID names it; a no-op otherwise.
 void die_with_parent();
+
+// This program's path (/proc/self/exe), to re-execute it. Throws UserError starting with `who`
+// (e.g. "--workers") if it cannot be found.
+std::string self_executable(const std::string& who);
+
+// The environment of a child that dies with this process: ours without torchrun's variables,
+// then PFEDHN_PARENT_PID=<our pid>, then `extra` ("NAME=value").
+std::vector<std::string> child_environment(const std::vector<std::string>& extra);
+
+// A waitpid status as "exited with code N" / "was killed by signal N".
+std::string describe_exit_status(int status);
 
 }  // namespace pfedhn::app
