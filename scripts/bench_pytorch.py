@@ -407,13 +407,20 @@ def num_evaluations(rounds, every):
     return n + (1 if (rounds - 1) % every else 0)
 
 
-def run(cfg, rounds, warmup, evaluate):
+def start_torch(cfg):
+    """Sets the config's thread count and seeds every RNG the authors' code draws from;
+    returns the thread count used."""
     threads = int(cfg["num_threads"]) or (os.cpu_count() or 1)
     torch.set_num_threads(threads)
     seed = int(cfg["seed"])
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+    return threads
+
+
+def run(cfg, rounds, warmup, evaluate):
+    threads = start_torch(cfg)
     bench = Bench(cfg)
     zero = dict(generate=0.0, local=0.0, server=0.0)
     for _ in range(warmup):

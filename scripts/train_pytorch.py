@@ -19,7 +19,6 @@ import argparse
 import csv
 import json
 import os
-import random
 import sys
 import time
 
@@ -86,12 +85,8 @@ def pooled(results):
 
 
 def train(cfg, data_root, out, rounds, eval_every, log=print):
-    threads = int(cfg["num_threads"]) or (os.cpu_count() or 1)
-    torch.set_num_threads(threads)
+    threads = bp.start_torch(cfg)
     seed = int(cfg["seed"])
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
     if cfg["dataset.data"] != "cifar10":
         raise bp.UserError("train_pytorch.py reads CIFAR-10 only (dataset.data=cifar10)")
     images, labels = read_cifar10_batches(data_root)

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "pfedhn/app/train.h"
+#include "pfedhn/run/run_loop.h"
 #include "pfedhn/util/error.h"
 
 namespace pfedhn::app {
@@ -74,12 +75,7 @@ std::unique_ptr<fl::Algorithm> load_trained_algorithm(
     const std::vector<data::ClientIndices>& clients, const torch::Device& device,
     const io::LoadedCheckpoint& checkpoint) {
   auto algorithm = fl::make_algorithm(cfg, splits, clients, device);
-  try {
-    algorithm->load(*checkpoint.model);
-  } catch (const c10::Error& e) {
-    throw UserError("checkpoint '" + checkpoint.path.string() +
-                    "' does not fit this config: " + e.what_without_backtrace());
-  }
+  run::load_checkpoint_model(*algorithm, checkpoint);
   return algorithm;
 }
 

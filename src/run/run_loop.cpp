@@ -59,13 +59,17 @@ RunLoop::RunLoop(const config::Config& cfg, RunSettings settings, fl::Algorithm&
   progress_state_.last_test_accuracy = loop_.last_test_accuracy;
 }
 
-void RunLoop::load(io::LoadedCheckpoint& checkpoint) {
+void load_checkpoint_model(fl::Algorithm& algorithm, const io::LoadedCheckpoint& checkpoint) {
   try {
-    algorithm_.load(*checkpoint.model);
+    algorithm.load(*checkpoint.model);
   } catch (const c10::Error& e) {
     throw UserError("checkpoint '" + checkpoint.path.string() +
                     "' does not fit this config: " + e.what_without_backtrace());
   }
+}
+
+void RunLoop::load(io::LoadedCheckpoint& checkpoint) {
+  load_checkpoint_model(algorithm_, checkpoint);
   loop_ = checkpoint.loop;
   ++loop_.resumes;
   last_checkpoint_ = checkpoint.path;

@@ -41,6 +41,9 @@ struct RunSettings {
 // The authors' protocol: evaluate after rounds 0, eval_every, 2*eval_every, ... and the last.
 bool evaluates_after(int64_t round, int64_t eval_every, int64_t total_rounds);
 
+// Loads the model part of `checkpoint` into `algorithm`; UserError when it does not fit.
+void load_checkpoint_model(fl::Algorithm& algorithm, const io::LoadedCheckpoint& checkpoint);
+
 // The data a run trains and evaluates on: the splits, and the clients that are evaluated (the
 // training clients; novel clients are left to `pfedhn generalize`).
 struct RunInputs {
