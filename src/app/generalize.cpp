@@ -80,17 +80,24 @@ void write_novel_results(const fs::path& run_dir, const config::Config& cfg, int
   const size_t num_novel = all_clients.size() - static_cast<size_t>(first_novel);
   const auto train_dist =
       label_distribution(splits, all_clients, 0, static_cast<size_t>(first_novel));
-  std::string csv = "client,shift_tv,train_samples,test_acc_before,test_acc_after,val_acc_after\n";
+  std::string csv =
+      "client,alpha,shift_tv,train_samples,test_acc_before,test_acc_after,val_acc_after\n";
   nlohmann::json rows = nlohmann::json::array();
+  const auto& alphas = cfg.novel.alphas;
   for (size_t i = 0; i < num_novel; ++i) {
     const size_t c = static_cast<size_t>(first_novel) + i;
     const double shift =
         0.5 *
         (label_distribution(splits, all_clients, c, c + 1) - train_dist).abs().sum().item<double>();
-    csv += fmt::format("{},{:.6f},{},{:.6f},{:.6f},{:.6f}\n", c, shift,
+    // The Dirichlet alpha this novel client was drawn with (novel.alphas), if any.
+    const nlohmann::json alpha =
+        alphas.empty() ? nlohmann::json(nullptr) : nlohmann::json(alphas[i % alphas.size()]);
+    csv += fmt::format("{},{},{:.6f},{},{:.6f},{:.6f},{:.6f}\n", c,
+                       alphas.empty() ? "" : fmt::format("{}", alphas[i % alphas.size()]), shift,
                        all_clients[c].train.numel(), before.test.client_accuracy[i],
                        after.test.client_accuracy[i], after.val.client_accuracy[i]);
     rows.push_back({{"client", c},
+                    {"alpha", alpha},
                     {"shift_tv", shift},
                     {"test_acc_before", before.test.client_accuracy[i]},
                     {"test_acc_after", after.test.client_accuracy[i]}});

@@ -45,6 +45,8 @@ data::PartitionOptions partition_options(const config::Config& cfg, int64_t num_
   popts.classes_per_client = cfg.client.num_classes_per_node;
   popts.dirichlet = cfg.client.partition == config::PartitionKind::kDirichlet;
   popts.dirichlet_alpha = cfg.client.dirichlet_alpha;
+  popts.num_novel = cfg.novel.num_clients;
+  popts.novel_alphas = cfg.novel.alphas;
   return popts;
 }
 

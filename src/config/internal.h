@@ -93,6 +93,8 @@ std::string format_double(double value);
 // "[8, 16, 32]", "8,16,32", "[]" or "" (the empty list).
 std::vector<int64_t> parse_int_list(const std::string& text);
 std::string int_list_text(const std::vector<int64_t>& values);
+std::vector<double> parse_float_list(const std::string& text);
+std::string float_list_text(const std::vector<double>& values);
 
 template <typename E>
 E parse_enum(const std::string& text) {
@@ -126,9 +128,10 @@ struct KeyDescriptor {
   std::function<double(const Config&)> number;           // numeric keys only, for `range`
   Range range;
   bool quoted = false;  // strings are written double-quoted so any text round-trips
-  // List keys only: the values, written as a YAML flow sequence; `set` and `get` use the text
-  // "[8, 16, 32]", and a YAML sequence is turned into that text before `set`.
-  std::function<std::vector<int64_t>(const Config&)> ints;
+  // List keys only: the values as YAML scalars, written as a YAML flow sequence; `set` and `get`
+  // use the text "[8, 16, 32]", and a YAML sequence is turned into that text before `set`.
+  std::function<std::vector<std::string>(const Config&)> items;
+  std::string list_example;  // "a list of integers, e.g. [8, 16, 32]"; for error messages
 };
 
 const std::vector<KeyDescriptor>& key_table();

@@ -94,7 +94,26 @@ KeyDescriptor int_list_key(const char* key, const char* description, Access acce
   KeyDescriptor d = new_key(key, "int list", description);
   d.set = [access](Config& c, const std::string& t) { access(c) = parse_int_list(t); };
   d.get = [access](const Config& c) { return int_list_text(access(c)); };
-  d.ints = [access](const Config& c) { return access(c); };
+  d.items = [access](const Config& c) {
+    std::vector<std::string> out;
+    for (const int64_t v : access(c)) out.push_back(std::to_string(v));
+    return out;
+  };
+  d.list_example = "a list of integers, e.g. [8, 16, 32]";
+  return d;
+}
+
+template <typename Access>
+KeyDescriptor float_list_key(const char* key, const char* description, Access access) {
+  KeyDescriptor d = new_key(key, "float list", description);
+  d.set = [access](Config& c, const std::string& t) { access(c) = parse_float_list(t); };
+  d.get = [access](const Config& c) { return float_list_text(access(c)); };
+  d.items = [access](const Config& c) {
+    std::vector<std::string> out;
+    for (const double v : access(c)) out.push_back(format_double(v));
+    return out;
+  };
+  d.list_example = "a list of numbers, e.g. [0.1, 1, 10]";
   return d;
 }
 
@@ -237,6 +256,10 @@ std::vector<KeyDescriptor> build_key_table() {
               field(&Config::novel, &NovelConfig::num_clients), at_least(0)),
       int_key("novel.steps", "pfedhn generalize: embedding-only rounds per novel client",
               field(&Config::novel, &NovelConfig::steps), at_least(1)),
+      float_list_key("novel.alphas",
+                     "[] = novel clients are the last ones of the partition; else novel client "
+                     "j gets Dirichlet(alphas[j mod n]) class proportions from a set-aside share",
+                     field(&Config::novel, &NovelConfig::alphas)),
   };
   for (auto& d : table) {
     if (d.field != d.info.key) d.info.alias_of = d.field;
@@ -324,9 +347,9 @@ std::string to_yaml(const Config& cfg) {
       open_group = group;
     }
     out << YAML::Key << leaf_of(d.info.key) << YAML::Value;
-    if (d.ints) {
+    if (d.items) {
       out << YAML::Flow << YAML::BeginSeq;
-      for (const int64_t v : d.ints(cfg)) out << v;
+      for (const std::string& v : d.items(cfg)) out << v;
       out << YAML::EndSeq;
       continue;
     }

@@ -38,11 +38,10 @@ void Source::apply(Config& cfg, const std::string& key, const YAML::Node& value,
                    const std::string& origin) {
   const KeyDescriptor* d = find_key(key);
   if (d == nullptr) throw_unknown_key(key, origin);
-  const bool list = d->ints && value.IsSequence();
+  const bool list = d->items && value.IsSequence();
   if (!value.IsScalar() && !list) {
     throw ConfigError("config key '" + key + "' in " + origin + " needs " +
-                      (d->ints ? "a list of integers, e.g. [8, 16, 32]"
-                               : "a single value (" + d->info.type + ")") +
+                      (d->items ? d->list_example : "a single value (" + d->info.type + ")") +
                       ", got " + node_kind(value));
   }
   if (reject_repeated_keys_ && set_keys_.count(key) > 0) {

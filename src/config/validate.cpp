@@ -78,6 +78,18 @@ void check_hetero_kernels(const Config& cfg) {
   }
 }
 
+void check_novel_alphas(const Config& cfg) {
+  const auto& alphas = cfg.novel.alphas;
+  if (alphas.empty()) return;
+  const std::string key = "novel.alphas=" + detail::float_list_text(alphas);
+  for (const double a : alphas) {
+    if (!(a > 0.0)) throw ConfigError(key + " is out of range: every alpha must be > 0");
+  }
+  if (cfg.novel.num_clients == 0) {
+    throw ConfigError(key + " needs novel.num_clients > 0 (the alphas shape the novel clients)");
+  }
+}
+
 void check_against_dataset(const Config& cfg, const data::DatasetInfo& ds) {
   const std::string of_dataset = " for dataset '" + ds.name + "'";
   if (cfg.dataset.val_size >= ds.train_size) {
@@ -122,6 +134,7 @@ void resolve_and_validate(Config& cfg) {
   }
   check_ranges(cfg);
   check_hetero_kernels(cfg);
+  check_novel_alphas(cfg);
   if (cfg.client.clients_per_round > cfg.client.num_nodes) {
     throw ConfigError("client.clients_per_round=" + std::to_string(cfg.client.clients_per_round) +
                       " is out of range: must be <= client.num_nodes (" +

@@ -1,4 +1,4 @@
-// Scalar values: parsing and printing ints, floats, bools, enums and int lists, and ranges.
+// Scalar values: parsing and printing ints, floats, bools, enums, int and float lists, and ranges.
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -114,9 +114,12 @@ std::string int_list_text(const std::vector<int64_t>& values) {
   return "[" + out + "]";
 }
 
-// "[8, 16, 32]", "8,16,32", "[]" or "" (the empty list).
-std::vector<int64_t> parse_int_list(const std::string& text) {
-  const char* kExpected = "expected a list of integers, e.g. [8, 16, 32]";
+namespace {
+
+// Splits "[a, b, c]", "a,b,c", "[]" or "" (the empty list) and parses each item with `parse`;
+// any bad item throws BadValue(expected).
+template <typename T, typename Parse>
+std::vector<T> parse_list(const std::string& text, const char* expected, Parse parse) {
   std::string_view s(text);
   const auto trim_view = [](std::string_view v) {
     while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
@@ -125,22 +128,38 @@ std::vector<int64_t> parse_int_list(const std::string& text) {
   };
   s = trim_view(s);
   if (!s.empty() && s.front() == '[') {
-    if (s.back() != ']') throw BadValue(kExpected);
+    if (s.back() != ']') throw BadValue(expected);
     s = trim_view(s.substr(1, s.size() - 2));
   }
-  std::vector<int64_t> out;
+  std::vector<T> out;
   if (s.empty()) return out;
   for (;;) {
     const size_t comma = s.find(',');
     const std::string item(trim_view(s.substr(0, comma)));
     try {
-      out.push_back(parse_int(item));
+      out.push_back(parse(item));
     } catch (const BadValue&) {
-      throw BadValue(kExpected);
+      throw BadValue(expected);
     }
     if (comma == std::string_view::npos) return out;
     s.remove_prefix(comma + 1);
   }
+}
+
+}  // namespace
+
+std::vector<int64_t> parse_int_list(const std::string& text) {
+  return parse_list<int64_t>(text, "expected a list of integers, e.g. [8, 16, 32]", parse_int);
+}
+
+std::vector<double> parse_float_list(const std::string& text) {
+  return parse_list<double>(text, "expected a list of numbers, e.g. [0.1, 1, 10]", parse_float);
+}
+
+std::string float_list_text(const std::vector<double>& values) {
+  std::string out;
+  for (const double v : values) out += (out.empty() ? "" : ", ") + format_double(v);
+  return "[" + out + "]";
 }
 
 }  // namespace detail

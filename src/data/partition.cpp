@@ -64,6 +64,14 @@ std::vector<std::vector<int64_t>> indices_by_class(const torch::Tensor& labels,
 void validate_options(const PartitionOptions& o) {
   if (o.num_clients < 1) throw DataError("partition: num_clients must be >= 1");
   if (o.num_classes < 1) throw DataError("partition: num_classes must be >= 1");
+  if (!o.novel_alphas.empty()) {
+    if (o.num_novel < 1 || o.num_novel >= o.num_clients) {
+      throw DataError("partition: novel alphas need 1 <= num_novel < num_clients");
+    }
+    for (const double a : o.novel_alphas) {
+      if (!(a > 0.0)) throw DataError("partition: every novel alpha must be > 0");
+    }
+  }
   if (o.dirichlet) {
     if (!(o.dirichlet_alpha > 0.0)) throw DataError("partition: dirichlet alpha must be > 0");
   } else if (o.classes_per_client < 1) {
@@ -83,6 +91,96 @@ std::string describe_scheme(const PartitionOptions& o) {
     s << o.classes_per_client << " classes per client";
   }
   return s.str();
+}
+
+// Dir(alpha) over `n` outcomes: independent Gamma(alpha) draws, normalised. With a tiny alpha
+// all draws can underflow to zero; draw again then.
+std::vector<double> draw_dirichlet(size_t n, double alpha, Rng& rng) {
+  std::vector<double> g(n);
+  double sum = 0.0;
+  while (sum <= 0.0) {
+    sum = 0.0;
+    for (double& v : g) {
+      v = rng.gamma(alpha);
+      sum += v;
+    }
+  }
+  for (double& v : g) v /= sum;
+  return g;
+}
+
+using ClientLists = std::vector<std::vector<int64_t>>;
+
+// A split's indices with a share of every class set aside for the novel clients.
+struct SetAside {
+  std::vector<std::vector<int64_t>> by_class;  // set aside, per class, in drawn order
+  std::vector<int64_t> rest;                   // the others, ascending
+};
+
+// Of every class c, floor(share * n_c) indices drawn at random (rng) are set aside.
+SetAside set_aside(const torch::Tensor& labels, int64_t num_classes, double share, Rng& rng) {
+  std::vector<std::vector<int64_t>> by_class = indices_by_class(labels, num_classes);
+  SetAside out;
+  for (std::vector<int64_t>& idx : by_class) {
+    rng.shuffle(idx);
+    const auto k = static_cast<std::ptrdiff_t>(share * static_cast<double>(idx.size()));
+    out.by_class.emplace_back(idx.begin(), idx.begin() + k);
+    out.rest.insert(out.rest.end(), idx.begin() + k, idx.end());
+  }
+  std::sort(out.rest.begin(), out.rest.end());
+  return out;
+}
+
+// Novel client j takes min(int(quota * q[j][c]), what is set aside of c) samples of every class
+// c, a random subset (rng) of the set-aside class; quota = the set-aside size / the number of
+// novel clients. Each novel client draws on its own, so two novel clients may share samples
+// (never with a training client): every novel client gets the proportions it drew, which a
+// shared, used-up pool could not give.
+ClientLists draw_novel_clients(const std::vector<std::vector<int64_t>>& set_aside_by_class,
+                               const std::vector<std::vector<double>>& q, Rng& rng) {
+  size_t total = 0;
+  for (const auto& idx : set_aside_by_class) total += idx.size();
+  const double quota = static_cast<double>(total) / static_cast<double>(q.size());
+  ClientLists clients(q.size());
+  for (size_t j = 0; j < q.size(); ++j) {
+    for (size_t c = 0; c < set_aside_by_class.size(); ++c) {
+      std::vector<int64_t> pool = set_aside_by_class[c];
+      rng.shuffle(pool);
+      const size_t count = std::min(static_cast<size_t>(quota * q[j][c]), pool.size());
+      clients[j].insert(clients[j].end(), pool.begin(),
+                        pool.begin() + static_cast<std::ptrdiff_t>(count));
+    }
+  }
+  return clients;
+}
+
+// One split with shifted novel clients: the training clients split what is not set aside by
+// `assignment` (as split_by_assignment), then the novel clients draw from the set-aside share.
+ClientLists split_with_novel_clients(const torch::Tensor& labels, const PartitionOptions& o,
+                                     const ClassAssignment& assignment,
+                                     const std::vector<std::vector<double>>& novel_proportions,
+                                     Rng& set_aside_rng, Rng& shuffle_rng) {
+  const double share = static_cast<double>(o.num_novel) / static_cast<double>(o.num_clients);
+  const SetAside aside = set_aside(labels, o.num_classes, share, set_aside_rng);
+  const torch::Tensor rest_labels =
+      labels.index_select(0, torch::tensor(aside.rest, torch::kInt64));
+  ClientLists clients = split_by_assignment(rest_labels, o.num_classes, assignment, shuffle_rng);
+  for (std::vector<int64_t>& client : clients) {
+    for (int64_t& i : client) i = aside.rest[static_cast<size_t>(i)];
+  }
+  ClientLists novel = draw_novel_clients(aside.by_class, novel_proportions, set_aside_rng);
+  clients.insert(clients.end(), std::make_move_iterator(novel.begin()),
+                 std::make_move_iterator(novel.end()));
+  return clients;
+}
+
+std::vector<std::vector<double>> draw_novel_proportions(const PartitionOptions& o, Rng& rng) {
+  std::vector<std::vector<double>> q;
+  for (int64_t j = 0; j < o.num_novel; ++j) {
+    const double alpha = o.novel_alphas[static_cast<size_t>(j) % o.novel_alphas.size()];
+    q.push_back(draw_dirichlet(static_cast<size_t>(o.num_classes), alpha, rng));
+  }
+  return q;
 }
 
 }  // namespace
@@ -125,20 +223,10 @@ ClassAssignment assign_dirichlet(int64_t num_clients, int64_t num_classes, doubl
   ClassAssignment out;
   out.classes.resize(static_cast<size_t>(num_clients));
   out.proportions.resize(static_cast<size_t>(num_clients));
-  std::vector<double> g(static_cast<size_t>(num_clients));
   for (int64_t c = 0; c < num_classes; ++c) {
-    // Dir(alpha) = independent Gamma(alpha) draws, normalised. With a tiny alpha all draws can
-    // underflow to zero; draw again then.
-    double sum = 0.0;
-    while (sum <= 0.0) {
-      sum = 0.0;
-      for (double& v : g) {
-        v = rng.gamma(alpha);
-        sum += v;
-      }
-    }
+    const std::vector<double> g = draw_dirichlet(static_cast<size_t>(num_clients), alpha, rng);
     for (int64_t i = 0; i < num_clients; ++i) {
-      const double p = g[static_cast<size_t>(i)] / sum;
+      const double p = g[static_cast<size_t>(i)];
       if (p > 0.0) {
         out.classes[static_cast<size_t>(i)].push_back(c);
         out.proportions[static_cast<size_t>(i)].push_back(p);
@@ -189,18 +277,31 @@ std::vector<ClientIndices> partition_clients(const torch::Tensor& train_labels,
                                              const torch::Tensor& test_labels,
                                              const PartitionOptions& options, uint64_t seed) {
   validate_options(options);
+  const bool shifted_novel = !options.novel_alphas.empty();
+  const int64_t num_assigned = options.num_clients - (shifted_novel ? options.num_novel : 0);
   Rng assign_rng(derive_seed(seed, {stream::kPartition}));
   const ClassAssignment assignment =
-      options.dirichlet ? assign_dirichlet(options.num_clients, options.num_classes,
-                                           options.dirichlet_alpha, assign_rng)
-                        : assign_classes_per_client(options.num_clients, options.num_classes,
-                                                    options.classes_per_client, assign_rng);
+      options.dirichlet
+          ? assign_dirichlet(num_assigned, options.num_classes, options.dirichlet_alpha, assign_rng)
+          : assign_classes_per_client(num_assigned, options.num_classes, options.classes_per_client,
+                                      assign_rng);
+  std::vector<std::vector<double>> novel_proportions;
+  if (shifted_novel) {
+    Rng shift_rng(derive_seed(seed, {stream::kNovelShift}));
+    novel_proportions = draw_novel_proportions(options, shift_rng);
+  }
 
   const torch::Tensor* splits[3] = {&train_labels, &val_labels, &test_labels};
   std::vector<std::vector<int64_t>> per_split[3];
   for (uint64_t s = 0; s < 3; ++s) {
     Rng shuffle_rng(derive_seed(seed, {stream::kSplitShuffle, s}));
-    per_split[s] = split_by_assignment(*splits[s], options.num_classes, assignment, shuffle_rng);
+    if (shifted_novel) {
+      Rng set_aside_rng(derive_seed(seed, {stream::kNovelPool, s}));
+      per_split[s] = split_with_novel_clients(*splits[s], options, assignment, novel_proportions,
+                                              set_aside_rng, shuffle_rng);
+    } else {
+      per_split[s] = split_by_assignment(*splits[s], options.num_classes, assignment, shuffle_rng);
+    }
   }
 
   const int64_t empty_clients = std::count_if(per_split[0].begin(), per_split[0].end(),

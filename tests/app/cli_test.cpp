@@ -210,7 +210,7 @@ TEST(Cli, GeneralizeAdaptsTheHeldOutClientsAndWritesTheirRows) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("2 novel clients"), std::string::npos) << r.output;
   const std::string csv = slurp(run_dir / "novel_clients.csv");
-  EXPECT_EQ(csv.rfind("client,shift_tv,", 0), 0u);
+  EXPECT_EQ(csv.rfind("client,alpha,shift_tv,", 0), 0u);
   EXPECT_EQ(count_lines(csv), 3u);  // header + clients 3 and 4
   EXPECT_NE(csv.find("\n3,"), std::string::npos);
   EXPECT_NE(csv.find("\n4,"), std::string::npos);

@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
+#include "pfedhn/config/config.h"
 #include "pfedhn/util/error.h"
 
 namespace pfedhn::config::testing {
@@ -25,6 +27,13 @@ std::string config_error(F&& f) {
 inline ::testing::AssertionResult Contains(const std::string& text, const std::string& part) {
   if (text.find(part) != std::string::npos) return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure() << "'" << text << "' does not contain '" << part << "'";
+}
+
+// The default config with `overrides` ("key=value") applied.
+inline Config overridden(const std::vector<std::string>& overrides) {
+  Config cfg;
+  apply_overrides(cfg, overrides);
+  return cfg;
 }
 
 }  // namespace pfedhn::config::testing

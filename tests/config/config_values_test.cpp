@@ -478,7 +478,8 @@ const std::set<std::string>& expected_keys() {
                                           "baseline.finetune_steps",
                                           "baseline.perfedavg_alpha",
                                           "novel.num_clients",
-                                          "novel.steps"};
+                                          "novel.steps",
+                                          "novel.alphas"};
   return keys;
 }
 

@@ -13,13 +13,8 @@ namespace {
 
 using testing::config_error;
 using testing::Contains;
+using testing::overridden;
 using Ints = std::vector<int64_t>;
-
-Config overridden(const std::vector<std::string>& overrides) {
-  Config cfg;
-  apply_overrides(cfg, overrides);
-  return cfg;
-}
 
 TEST(HeteroKernelsKey, IsOffByDefaultAndInEveryForm) {
   EXPECT_TRUE(Config{}.model.hetero_kernels.empty());

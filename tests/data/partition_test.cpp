@@ -360,5 +360,105 @@ TEST(PartitionDirichlet, ImpossibleSplitThrowsNamingAlpha) {
   }
 }
 
+// ---- novel clients with chosen label shifts (novel_alphas) ----
+
+PartitionOptions shifted_novel_options() {
+  PartitionOptions opt;  // 50 clients, 10 classes, 2 per client
+  opt.num_novel = 10;
+  opt.novel_alphas = {0.01, 1000.0};
+  return opt;
+}
+
+double max_class_share(const std::vector<int64_t>& labels, const torch::Tensor& idx) {
+  int64_t most = 0;
+  for (const auto& [c, n] : class_counts(labels, idx)) most = std::max(most, n);
+  return static_cast<double>(most) / static_cast<double>(idx.numel());
+}
+
+TEST(PartitionNovelShift, NovelClientsDrawFromASetAsideShareDisjointFromTraining) {
+  const Labels labels = synthetic_labels();
+  const PartitionOptions opt = shifted_novel_options();
+  const auto clients = partition_clients(labels.train, labels.val, labels.test, opt, 11);
+  ASSERT_EQ(clients.size(), 50u);
+  const std::vector<int64_t> ytr = to_vector(labels.train);
+  std::set<int64_t> training, novel;
+  for (size_t i = 0; i < clients.size(); ++i) {
+    EXPECT_GT(clients[i].train.numel(), 0) << "client " << i;
+    EXPECT_GT(clients[i].test.numel(), 0) << "client " << i;
+    const std::vector<int64_t> idx = to_vector(clients[i].train);
+    const std::set<int64_t> own(idx.begin(), idx.end());
+    EXPECT_EQ(own.size(), idx.size()) << "client " << i << " holds a sample twice";
+    if (i < 40) {
+      EXPECT_LE(class_counts(ytr, clients[i].train).size(), 2u) << "client " << i;
+      for (int64_t j : idx) EXPECT_TRUE(training.insert(j).second) << j;
+    } else {
+      // 10 of 50 clients: a fifth of each class (120 of 600) is set aside, 1200 samples; a
+      // novel client's quota is 120, less what int() rounds off.
+      EXPECT_LE(clients[i].train.numel(), 120) << "client " << i;
+      EXPECT_GE(clients[i].train.numel(), 110) << "client " << i;
+      novel.insert(idx.begin(), idx.end());
+    }
+  }
+  EXPECT_LE(novel.size(), 1200u);
+  for (int64_t j : novel) EXPECT_EQ(training.count(j), 0u) << j;
+  // The training clients split the four fifths left (less a spare share per class).
+  EXPECT_LE(training.size(), 4800u);
+  EXPECT_GT(training.size(), 4000u);
+}
+
+TEST(PartitionNovelShift, AlphaSetsHowFarANovelClientIsFromUniform) {
+  const Labels labels = synthetic_labels();
+  const PartitionOptions opt = shifted_novel_options();  // alphas alternate 0.01, 1000
+  const auto clients = partition_clients(labels.train, labels.val, labels.test, opt, 5);
+  const std::vector<int64_t> ytr = to_vector(labels.train), yte = to_vector(labels.test);
+  // Dir(0.01) puts nearly all mass on one or two classes (a single draw may split it, e.g.
+  // 0.7 / 0.3); Dir(1000) is nearly uniform. The test split follows the same proportions.
+  double concentrated_share = 0.0;
+  for (size_t i = 40; i < 50; ++i) {
+    const bool concentrated = (i - 40) % 2 == 0;
+    const double share = max_class_share(ytr, clients[i].train);
+    if (concentrated) {
+      EXPECT_GT(share, 0.5) << "client " << i;
+      EXPECT_LE(class_counts(ytr, clients[i].train).size(), 3u) << "client " << i;
+      EXPECT_NEAR(max_class_share(yte, clients[i].test), share, 0.15) << "client " << i;
+      concentrated_share += share / 5.0;
+    } else {
+      EXPECT_LT(share, 0.2) << "client " << i;
+      EXPECT_EQ(class_counts(ytr, clients[i].train).size(), 10u) << "client " << i;
+    }
+  }
+  EXPECT_GT(concentrated_share, 0.85);
+}
+
+TEST(PartitionNovelShift, DeterministicAndWithoutAlphasThePlainPartition) {
+  const Labels labels = synthetic_labels();
+  const PartitionOptions opt = shifted_novel_options();
+  const auto a = partition_clients(labels.train, labels.val, labels.test, opt, 8);
+  const auto b = partition_clients(labels.train, labels.val, labels.test, opt, 8);
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_TRUE(torch::equal(a[i].train, b[i].train)) << "client " << i;
+    EXPECT_TRUE(torch::equal(a[i].test, b[i].test)) << "client " << i;
+  }
+  // num_novel alone (no alphas) leaves the partition as it was: the last clients of it.
+  PartitionOptions plain;
+  PartitionOptions held_out = plain;
+  held_out.num_novel = 10;
+  const auto p = partition_clients(labels.train, labels.val, labels.test, plain, 8);
+  const auto q = partition_clients(labels.train, labels.val, labels.test, held_out, 8);
+  for (size_t i = 0; i < p.size(); ++i) EXPECT_TRUE(torch::equal(p[i].train, q[i].train));
+}
+
+TEST(PartitionNovelShift, BadOptionsThrow) {
+  const Labels labels = synthetic_labels();
+  PartitionOptions opt = shifted_novel_options();
+  opt.novel_alphas = {1.0, 0.0};
+  EXPECT_THROW(partition_clients(labels.train, labels.val, labels.test, opt, 1), DataError);
+  opt.novel_alphas = {1.0};
+  opt.num_novel = 50;
+  EXPECT_THROW(partition_clients(labels.train, labels.val, labels.test, opt, 1), DataError);
+  opt.num_novel = 0;
+  EXPECT_THROW(partition_clients(labels.train, labels.val, labels.test, opt, 1), DataError);
+}
+
 }  // namespace
 }  // namespace pfedhn::data

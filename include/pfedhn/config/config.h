@@ -83,6 +83,10 @@ struct BaselineConfig {
 struct NovelConfig {
   int64_t num_clients = 0;  // the last this-many clients take no part in training
   int64_t steps = 10;       // pfedhn: rounds of embedding-only training per novel client
+  // [] = the novel clients are the last ones of the one partition. Otherwise (ours) a share
+  // num_clients / client.num_nodes of every class is set aside and novel client j draws its
+  // class proportions from Dirichlet(alphas[j mod n]): a chosen spread of label shifts.
+  std::vector<double> alphas;
 };
 
 struct Config {
@@ -116,8 +120,8 @@ struct Config {
 
 // One entry per valid dotted key, in the order they are printed.
 struct KeyInfo {
-  std::string key;          // "client.num_rounds"
-  std::string type;         // "int", "float", "bool", "string", "int list", or "a|b|c" for enums
+  std::string key;   // "client.num_rounds"
+  std::string type;  // "int", "float", "bool", "string", "int list", "float list", or "a|b|c"
   std::string description;  // one line
   std::string alias_of;     // the canonical key this one is another name for; empty if none
 };

@@ -43,12 +43,24 @@ struct PartitionOptions {
   int64_t classes_per_client = 2;
   bool dirichlet = false;
   double dirichlet_alpha = 0.5;
+  // Novel clients with chosen label shifts (our setup for the paper's Section 5.3). When
+  // novel_alphas is non-empty, the last num_novel clients are drawn apart from the others: a
+  // share num_novel / num_clients of every class of every split is set aside; the first
+  // num_clients - num_novel clients split the rest by the scheme above; novel client j gets
+  // class proportions q_j ~ Dir(novel_alphas[j mod n]) and draws (set-aside size / num_novel)
+  // samples of each split with those proportions from the set-aside share, on its own: novel
+  // clients may share samples with each other, never with a training client.
+  int64_t num_novel = 0;
+  std::vector<double> novel_alphas;
 };
 
 // Computes the assignment once (on train; Rng(derive_seed(seed, {stream::kPartition}))) and
 // applies it to train, val and test (each split's shuffle from
 // Rng(derive_seed(seed, {stream::kSplitShuffle, split_number}))). Throws DataError when a
 // client ends with no training sample (e.g. a Dirichlet alpha too small for the client count).
+// With novel_alphas the set-aside share comes from Rng(derive_seed(seed, {stream::kNovelPool,
+// split_number})) and the novel clients' proportions from Rng(derive_seed(seed,
+// {stream::kNovelShift})); without, the result is exactly the plain partition.
 std::vector<ClientIndices> partition_clients(const torch::Tensor& train_labels,
                                              const torch::Tensor& val_labels,
                                              const torch::Tensor& test_labels,

@@ -25,6 +25,8 @@ inline constexpr uint64_t kClientUpdate = 7;
 inline constexpr uint64_t kTargetInit = 8;    // baselines: initial target networks
 inline constexpr uint64_t kEvalFineTune = 9;  // baselines: personalisation before evaluation
 inline constexpr uint64_t kNovelAdapt = 10;   // novel clients: embedding-only rounds
+inline constexpr uint64_t kNovelPool = 11;    // novel clients: the share of data set aside
+inline constexpr uint64_t kNovelShift = 12;   // novel clients: their class proportions
 }  // namespace stream
 
 // A small, fully specified generator (xoshiro256**, seeded by SplitMix64). Unlike the

@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Generalisation to novel clients (the paper's Section 5.3, Figure 2) on CIFAR-10: trains each
+# method with novel clients held out, adapts them with `pfedhn generalize`, and draws accuracy
+# against distribution shift with scripts/plot_novel.py. Run with --help for the options.
+set -euo pipefail
+
+usage() {
+  cat <<'EOF'
+Usage: scripts/novel_clients.sh [--out DIR] [--root DIR] [--bin PATH] [--threads N] [--seed S]
+                                [--methods "pfedhn pfedhn_pc fedavg_ft perfedavg"]
+                                [--clients N] [--novel M] [--alphas LIST] [--updates N]
+                                [--steps N] [--quick]
+
+Every method trains on client.num_nodes - M clients of CIFAR-10 (the held-out split, train
+40,000 / val 5,000 / test 5,000 from the official training set, 2 classes per training client);
+the last M clients are novel, with Dirichlet(alpha) label proportions from a set-aside share of
+the data (novel.alphas; see docs/algorithms.md). Then `pfedhn generalize` adapts each novel
+client: pFedHN and pFedHN-PC train its embedding (pFedHN-PC also its local layer) for --steps
+rounds of client.num_epochs steps, the hypernetwork frozen; fedavg_ft fine-tunes the global
+model for the same number of SGD steps; perfedavg takes its own one-step personalisation.
+
+Runs are OUT/<method>/ (normal pfedhn run directories): a finished run is not trained again, a
+stopped one is resumed from its checkpoint; generalize runs again each time (it takes about a
+minute). OUT/novel.png and OUT/novel.md are the figure and the table.
+
+Options:
+  --out DIR       default outputs/novel
+  --root DIR      data root with cifar-10-batches-bin (default data)
+  --bin PATH      the pfedhn binary (default build/pfedhn)
+  --threads N     num_threads of every run (default 1)
+  --seed S        default 1
+  --methods LIST  default "pfedhn pfedhn_pc fedavg_ft perfedavg"
+  --clients N     client.num_nodes, novel clients included (default 50)
+  --novel M       novel.num_clients (default 10)
+  --alphas LIST   novel.alphas (default "[0.1, 0.25, 0.5, 1, 10]": two clients each)
+  --updates N     client updates per run (default 5000; the averaging baselines average
+                  K=5 clients per round over N/5 rounds)
+  --steps N       adaptation rounds for pFedHN and pFedHN-PC (default 10: 500 SGD steps)
+  --quick         a smoke run: 10 client updates of 5 steps, 1 adaptation round, evaluation
+                  only at the end, 1,000 validation samples; default --out outputs/novel-quick
+  -h, --help      this help
+EOF
+}
+
+die() {
+  echo "novel_clients.sh: $*" >&2
+  exit 2
+}
+
+cd "$(dirname "$0")/.."
+out="" root=data bin=build/pfedhn threads=1 seed=1 clients=50 novel=10 updates=5000 steps=10
+alphas="[0.1, 0.25, 0.5, 1, 10]" methods="pfedhn pfedhn_pc fedavg_ft perfedavg" quick=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --out | --root | --bin | --threads | --seed | --methods | --clients | --novel | --alphas | \
+      --updates | --steps)
+      [ $# -ge 2 ] || die "$1 needs a value"
+      declare "${1#--}=$2"
+      shift
+      ;;
+    --quick) quick=1 ;;
+    -h | --help) usage; exit 0 ;;
+    *) die "unknown argument '$1' (see --help)" ;;
+  esac
+  shift
+done
+for v in threads seed clients novel updates steps; do
+  [[ "${!v}" =~ ^[0-9]+$ ]] || die "--$v must be a number, got '${!v}'"
+done
+[ -x "$bin" ] || die "no pfedhn binary at '$bin'; build it first (scripts/build.sh)"
+for m in $methods; do
+  case "$m" in pfedhn | pfedhn_pc | fedavg_ft | perfedavg) ;;
+    *) die "method '$m' has no novel-client adaptation (pfedhn pfedhn_pc fedavg_ft perfedavg)" ;;
+  esac
+done
+[ -n "$out" ] || out=$([ $quick = 1 ] && echo outputs/novel-quick || echo outputs/novel)
+mkdir -p "$out"
+
+epochs=50 every=30 val=10000
+extra=()
+if [ $quick = 1 ]; then
+  updates=10 steps=1 epochs=5 every=10 val=2000
+  extra+=(client.num_epochs=5)
+fi
+run_dirs=()
+for m in $methods; do
+  k=1 conf=conf/config.yaml
+  case "$m" in fedavg_ft | perfedavg) k=5 ;; pfedhn_pc) conf=conf/cifar10_pc.yaml ;; esac
+  rounds=$(((updates + k - 1) / k)) m_every=$(((every + k - 1) / k))
+  [ $quick = 0 ] || m_every=$rounds
+  run="$out/$m"
+  run_dirs+=("$run")
+  if [ -s "$run/results.json" ]; then
+    echo "novel_clients: $m: trained (skipped)"
+  else
+    if compgen -G "$run/checkpoints/ckpt-*.pt" >/dev/null; then
+      cmd=("$bin" train --resume "$run")
+    else
+      cmd=("$bin" train --config "$conf" algorithm="$m" seed="$seed" dataset.root="$root"
+        dataset.test_split=holdout dataset.val_size=$((val / 2)) dataset.test_size=$((val / 2))
+        client.num_nodes="$clients" novel.num_clients="$novel" "novel.alphas=$alphas"
+        client.clients_per_round="$k" client.num_rounds="$rounds" eval_every="$m_every"
+        num_threads="$threads" "${extra[@]}" --output-dir "$run" --overwrite)
+    fi
+    echo "novel_clients: $m: training $rounds rounds of $k client(s) ... (log: $run.out)"
+    "${cmd[@]}" >"$run.out" 2>&1 || die "$m: training failed (exit $?); see $run.out"
+  fi
+  # The same adaptation budget for every method: steps rounds of client.num_epochs SGD steps.
+  "$bin" generalize "$run" novel.steps="$steps" baseline.finetune_steps=$((steps * epochs)) \
+    num_threads="$threads" >"$run.generalize.out" 2>&1 ||
+    die "$m: generalize failed (exit $?); see $run.generalize.out"
+  echo "novel_clients: $m: $(head -n 1 "$run.generalize.out")"
+done
+/usr/bin/python3 scripts/plot_novel.py "${run_dirs[@]}" -o "$out/novel.png" --table "$out/novel.md"

@@ -1,0 +1,143 @@
+#!/usr/bin/python3
+"""Novel clients (the paper's Section 5.3, Figure 2): accuracy against distribution shift.
+
+    scripts/plot_novel.py RUN_DIR... [-o OUT.png] [--table OUT.md]
+
+Each RUN_DIR is a run on which `pfedhn generalize` has been run (novel_clients.csv and
+novel.json). The figure has two panels against the novel client's distribution shift (the total
+variation distance between its training labels and those of all training clients): its test
+accuracy after adaptation, and the generalization gap (the training clients' pooled test
+accuracy minus the novel client's), one colour per run, with the mean over the clients of each
+Dirichlet alpha (novel.alphas) joined by a line. The table (Markdown, to stdout and --table) has
+one row per run and alpha: the mean shift, the mean accuracy before and after adaptation and the
+mean gap; and one row per run with the pooled numbers from novel.json.
+A missing or unreadable file stops the script with one line naming it, exit 2.
+"""
+import argparse
+import csv
+import json
+import os
+import sys
+from collections import defaultdict
+
+
+def fail(message):
+    print(f"plot_novel: error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def read_file(run_dir, name, reader):
+    path = os.path.join(run_dir, name)
+    if not os.path.isfile(path):
+        fail(f"'{run_dir}' has no {name}: run `pfedhn generalize {run_dir}` first")
+    try:
+        with open(path, newline="") as f:
+            return reader(f)
+    except (ValueError, OSError, KeyError) as e:
+        fail(f"cannot read '{path}': {e}")
+
+
+def read_clients(f):
+    rows = []
+    for r in csv.DictReader(f):
+        rows.append({"client": int(r["client"]),
+                     "alpha": float(r["alpha"]) if r.get("alpha") else None,
+                     "shift": float(r["shift_tv"]), "before": float(r["test_acc_before"]),
+                     "after": float(r["test_acc_after"])})
+    if not rows:
+        raise ValueError("no novel client in it")
+    return rows
+
+
+def read_run(run_dir):
+    summary = read_file(run_dir, "novel.json", json.load)
+    training = float(summary["training_clients_test_accuracy"])
+    clients = read_file(run_dir, "novel_clients.csv", read_clients)
+    for c in clients:
+        c["gap"] = training - c["after"]
+    return {"dir": run_dir, "algorithm": str(summary["algorithm"]), "summary": summary,
+            "training": training, "clients": clients}
+
+
+def by_alpha(clients):
+    """Per alpha (None when the run has no novel.alphas): the clients' mean of each column."""
+    groups = defaultdict(list)
+    for c in clients:
+        groups[c["alpha"]].append(c)
+    out = []
+    for alpha, members in groups.items():
+        mean = {k: sum(c[k] for c in members) / len(members)
+                for k in ("shift", "before", "after", "gap")}
+        out.append({"alpha": alpha, "n": len(members), **mean})
+    return sorted(out, key=lambda g: g["shift"])
+
+
+def table(runs, labels):
+    lines = ["| run | alpha | novel clients | mean shift (TV) | test acc before | "
+             "test acc after | gap to training clients |",
+             "|---|---|---|---|---|---|---|"]
+    for run, label in zip(runs, labels):
+        for g in by_alpha(run["clients"]):
+            alpha = "–" if g["alpha"] is None else f"{g['alpha']:g}"
+            lines.append(f"| {label} | {alpha} | {g['n']} | {g['shift']:.3f} | "
+                         f"{100 * g['before']:.2f} | {100 * g['after']:.2f} | "
+                         f"{100 * g['gap']:.2f} |")
+    lines += ["", "| run | steps | training clients | novel, before | novel, after | gap |",
+              "|---|---|---|---|---|---|"]
+    for run, label in zip(runs, labels):
+        s = run["summary"]
+        lines.append(f"| {label} | {s.get('steps', '?')} | {100 * run['training']:.2f} | "
+                     f"{100 * float(s['novel_test_accuracy_before']):.2f} | "
+                     f"{100 * float(s['novel_test_accuracy_after']):.2f} | "
+                     f"{100 * float(s['generalization_gap']):.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(runs, labels, out):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_acc, ax_gap) = plt.subplots(1, 2, figsize=(11, 4))
+    for run, label in zip(runs, labels):
+        for ax, key, scale in ((ax_acc, "after", 100), (ax_gap, "gap", 100)):
+            ax.scatter([c["shift"] for c in run["clients"]],
+                       [scale * c[key] for c in run["clients"]], s=14, alpha=0.5)
+            color = ax.collections[-1].get_facecolor()[0]
+            groups = by_alpha(run["clients"])
+            ax.plot([g["shift"] for g in groups], [scale * g[key] for g in groups], "-o",
+                    color=color[:3], ms=4, label=label)
+    ax_acc.set_ylabel("novel client's test accuracy after adaptation (%)")
+    ax_gap.set_ylabel("generalization gap (training clients minus novel client, points)")
+    for ax in (ax_acc, ax_gap):
+        ax.set_xlabel("distribution shift: total variation distance to the training clients")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+", metavar="RUN_DIR")
+    parser.add_argument("-o", "--out", default="novel.png", help="figure (default novel.png)")
+    parser.add_argument("--table", help="also write the Markdown table here")
+    parser.add_argument("--labels", nargs="+", help="legend names, one per run (default: "
+                        "the algorithm)")
+    args = parser.parse_args()
+    if args.labels and len(args.labels) != len(args.runs):
+        fail(f"--labels names {len(args.labels)} runs but {len(args.runs)} are given")
+    runs = [read_run(d) for d in args.runs]  # every run checked before anything is drawn
+    labels = args.labels or [r["algorithm"] for r in runs]
+    text = table(runs, labels)
+    if args.table:
+        with open(args.table, "w") as f:
+            f.write(text)
+    plot(runs, labels, args.out)
+    print(text, end="")
+    print(args.out)
+
+
+if __name__ == "__main__":
+    main()

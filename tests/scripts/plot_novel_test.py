@@ -1,0 +1,74 @@
+"""ctest: scripts/plot_novel.py on hand-written generalize outputs (no training needed)."""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+SCRIPT = os.path.join(os.path.dirname(__file__), "..", "..", "scripts", "plot_novel.py")
+CSV_HEADER = "client,alpha,shift_tv,train_samples,test_acc_before,test_acc_after,val_acc_after"
+
+
+def make_run(root, name, algorithm, training_acc, rows):
+    """rows: (alpha or None, shift, acc before, acc after) per novel client."""
+    run = os.path.join(root, name)
+    os.makedirs(run)
+    with open(os.path.join(run, "novel_clients.csv"), "w") as f:
+        f.write(CSV_HEADER + "\n")
+        for i, (alpha, shift, before, after) in enumerate(rows):
+            a = "" if alpha is None else f"{alpha}"
+            f.write(f"{90 + i},{a},{shift},400,{before},{after},{after}\n")
+    pooled_after = sum(r[3] for r in rows) / len(rows)
+    with open(os.path.join(run, "novel.json"), "w") as f:
+        json.dump({"algorithm": algorithm, "steps": 10,
+                   "training_clients_test_accuracy": training_acc,
+                   "novel_test_accuracy_before": 0.3, "novel_test_accuracy_after": pooled_after,
+                   "generalization_gap": training_acc - pooled_after}, f)
+    return run
+
+
+def plot(*args):
+    return subprocess.run([sys.executable, SCRIPT, *args], capture_output=True, text=True)
+
+
+class PlotNovelTest(unittest.TestCase):
+    def test_groups_clients_by_alpha_and_draws_the_figure(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            hn = make_run(tmp, "hn", "pfedhn", 0.9,
+                          [(0.1, 0.7, 0.2, 0.8), (0.1, 0.5, 0.3, 0.9), (10.0, 0.1, 0.4, 0.6)])
+            ft = make_run(tmp, "ft", "fedavg_ft", 0.8, [(None, 0.3, 0.5, 0.7)])
+            out, md = os.path.join(tmp, "n.png"), os.path.join(tmp, "n.md")
+            r = plot(hn, ft, "-o", out, "--table", md)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            with open(out, "rb") as f:
+                self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
+            with open(md) as f:
+                lines = f.read().splitlines()
+            # per alpha, ordered by mean shift: alpha 10 first, then alpha 0.1 (mean of two)
+            self.assertEqual(lines[2], "| pfedhn | 10 | 1 | 0.100 | 40.00 | 60.00 | 30.00 |")
+            self.assertEqual(lines[3], "| pfedhn | 0.1 | 2 | 0.600 | 25.00 | 85.00 | 5.00 |")
+            self.assertEqual(lines[4], "| fedavg_ft | – | 1 | 0.300 | 50.00 | 70.00 | 10.00 |")
+            self.assertIn("| pfedhn | 10 | 90.00 | 30.00 | 76.67 | 13.33 |", lines)
+
+    def test_run_without_generalize_output_is_one_line_and_exit_2(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            run = make_run(tmp, "hn", "pfedhn", 0.9, [(0.1, 0.7, 0.2, 0.8)])
+            os.remove(os.path.join(run, "novel_clients.csv"))
+            out = os.path.join(tmp, "n.png")
+            r = plot(run, "-o", out)
+            self.assertEqual(r.returncode, 2)
+            self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+            self.assertIn("pfedhn generalize", r.stderr)
+            self.assertFalse(os.path.exists(out))
+
+    def test_labels_must_match_the_runs(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            run = make_run(tmp, "hn", "pfedhn", 0.9, [(0.1, 0.7, 0.2, 0.8)])
+            r = plot(run, "--labels", "a", "b", "-o", os.path.join(tmp, "n.png"))
+            self.assertEqual(r.returncode, 2)
+            self.assertIn("--labels names 2 runs but 1", r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
