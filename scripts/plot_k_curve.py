@@ -15,24 +15,19 @@ import argparse
 import csv
 import json
 import math
-import os
-import sys
+
+from run_files import read_file as read_run_file, fail as fail_in
+
+PROG = "plot_k_curve"
 
 
 def fail(message):
-    print(f"plot_k_curve: error: {message}", file=sys.stderr)
-    sys.exit(2)
+    fail_in(PROG, message)
 
 
 def read_file(run_dir, name, reader):
-    path = os.path.join(run_dir, name)
-    if not os.path.isfile(path):
-        fail(f"'{run_dir}' is not a finished run: {name} is missing")
-    try:
-        with open(path, newline="") as f:
-            return reader(f)
-    except (ValueError, OSError, KeyError) as e:
-        fail(f"cannot read '{path}': {e}")
+    return read_run_file(PROG, run_dir, name, reader,
+                         f"'{run_dir}' is not a finished run: {name} is missing")
 
 
 def read_metrics(f):

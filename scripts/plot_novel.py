@@ -16,25 +16,20 @@ A missing or unreadable file stops the script with one line naming it, exit 2.
 import argparse
 import csv
 import json
-import os
-import sys
 from collections import defaultdict
+
+from run_files import read_file as read_run_file, fail as fail_in
+
+PROG = "plot_novel"
 
 
 def fail(message):
-    print(f"plot_novel: error: {message}", file=sys.stderr)
-    sys.exit(2)
+    fail_in(PROG, message)
 
 
 def read_file(run_dir, name, reader):
-    path = os.path.join(run_dir, name)
-    if not os.path.isfile(path):
-        fail(f"'{run_dir}' has no {name}: run `pfedhn generalize {run_dir}` first")
-    try:
-        with open(path, newline="") as f:
-            return reader(f)
-    except (ValueError, OSError, KeyError) as e:
-        fail(f"cannot read '{path}': {e}")
+    return read_run_file(PROG, run_dir, name, reader,
+                         f"'{run_dir}' has no {name}: run `pfedhn generalize {run_dir}` first")
 
 
 def read_clients(f):
