@@ -48,6 +48,9 @@ die() {
 }
 
 cd "$(dirname "$0")/.."
+# shellcheck source=run_lib.sh
+source scripts/run_lib.sh
+prog=novel_clients
 out="" root=data bin=build/pfedhn threads=1 seed=1 clients=50 novel=10 updates=5000 steps=10
 alphas="[0.1, 0.25, 0.5, 1, 10]" methods="pfedhn pfedhn_pc fedavg_ft perfedavg" quick=0
 while [ $# -gt 0 ]; do
@@ -82,6 +85,7 @@ if [ $quick = 1 ]; then
   updates=10 steps=1 epochs=5 every=10 val=2000
   extra+=(client.num_epochs=5)
 fi
+read -r -a split <<<"$(holdout_args "$val")"
 run_dirs=()
 for m in $methods; do
   k=1 conf=conf/config.yaml
@@ -90,21 +94,10 @@ for m in $methods; do
   [ $quick = 0 ] || m_every=$rounds
   run="$out/$m"
   run_dirs+=("$run")
-  if [ -s "$run/results.json" ]; then
-    echo "novel_clients: $m: trained (skipped)"
-  else
-    if compgen -G "$run/checkpoints/ckpt-*.pt" >/dev/null; then
-      cmd=("$bin" train --resume "$run")
-    else
-      cmd=("$bin" train --config "$conf" algorithm="$m" seed="$seed" dataset.root="$root"
-        dataset.test_split=holdout dataset.val_size=$((val / 2)) dataset.test_size=$((val / 2))
-        client.num_nodes="$clients" novel.num_clients="$novel" "novel.alphas=$alphas"
-        client.clients_per_round="$k" client.num_rounds="$rounds" eval_every="$m_every"
-        num_threads="$threads" "${extra[@]}" --output-dir "$run" --overwrite)
-    fi
-    echo "novel_clients: $m: training $rounds rounds of $k client(s) ... (log: $run.out)"
-    "${cmd[@]}" >"$run.out" 2>&1 || die "$m: training failed (exit $?); see $run.out"
-  fi
+  train_run "$m" "$run" "$rounds" "$bin" 1 --config "$conf" algorithm="$m" seed="$seed" \
+    dataset.root="$root" "${split[@]}" client.num_nodes="$clients" \
+    novel.num_clients="$novel" "novel.alphas=$alphas" client.clients_per_round="$k" \
+    client.num_rounds="$rounds" eval_every="$m_every" num_threads="$threads" "${extra[@]}"
   # The same adaptation budget for every method: steps rounds of client.num_epochs SGD steps.
   "$bin" generalize "$run" novel.steps="$steps" baseline.finetune_steps=$((steps * epochs)) \
     num_threads="$threads" >"$run.generalize.out" 2>&1 ||

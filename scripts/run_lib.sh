@@ -1,0 +1,37 @@
+# Sourced by the experiment scripts (novel_clients.sh, k_curve.sh, hetero_widths.sh): trains one
+# run directory, skipping a finished run and resuming a stopped one. The caller defines
+# die MESSAGE (prints it, exits non-zero) and sets prog (the script's name, for messages).
+
+# train_run NAME RUN ROUNDS BIN WORKERS TRAIN_ARGS...: trains RUN (`BIN train TRAIN_ARGS
+# --output-dir RUN`) unless RUN/results.json exists; a run with a checkpoint and no results.json
+# is resumed (`BIN train --resume RUN`). WORKERS > 1 adds `--workers WORKERS`. A RUN made with
+# another client.num_rounds than ROUNDS (another --updates or --quick) is refused, never mixed
+# in. The run's output goes to RUN.out.
+train_run() {
+  local name=$1 run=$2 rounds=$3 bin=$4 workers=$5 made
+  shift 5
+  if [ -f "$run/config.yaml" ]; then
+    made=$(awk '$1 == "num_rounds:" { print $2; exit }' "$run/config.yaml")
+    [ "$made" = "$rounds" ] ||
+      die "$run has client.num_rounds=$made, this call asks for $rounds (other --updates or --quick): give another --out"
+  fi
+  if [ -s "$run/results.json" ]; then
+    echo "$prog: $name: trained (skipped)"
+    return 0
+  fi
+  local cmd=() par=()
+  [ "$workers" -le 1 ] || par=(--workers "$workers")
+  if compgen -G "$run/checkpoints/ckpt-*.pt" >/dev/null; then
+    cmd=("$bin" train --resume "$run" "${par[@]}")
+  else
+    mkdir -p "$(dirname "$run")"
+    cmd=("$bin" train "$@" "${par[@]}" --output-dir "$run" --overwrite)
+  fi
+  echo "$prog: $name: training $rounds rounds ... (log: $run.out)"
+  "${cmd[@]}" >"$run.out" 2>&1 || die "$name: training failed (exit $?); see $run.out"
+}
+
+# holdout_args VAL: the held-out CIFAR-10 split of these scripts, VAL samples for val + test.
+holdout_args() {
+  echo "dataset.test_split=holdout dataset.val_size=$(($1 / 2)) dataset.test_size=$(($1 / 2))"
+}
