@@ -66,9 +66,8 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-for v in threads seed clients updates; do
-  [[ "${!v}" =~ ^[0-9]+$ ]] && [ "${!v}" -ge 1 ] || die "--$v must be a positive number, got '${!v}'"
-done
+require_int 1 threads clients updates
+require_int 0 seed
 [ "$homogeneous" != unset ] || homogeneous=$widths
 read -r -a width_list <<<"$widths"
 [ ${#width_list[@]} -ge 2 ] || die "--widths needs at least two widths, got '$widths'"

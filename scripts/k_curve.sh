@@ -63,9 +63,8 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-for v in threads workers seed clients updates; do
-  [[ "${!v}" =~ ^[0-9]+$ ]] && [ "${!v}" -ge 1 ] || die "--$v must be a positive number, got '${!v}'"
-done
+require_int 1 threads workers clients updates
+require_int 0 seed
 [ -n "$ks" ] || die "--ks is empty"
 for k in $ks; do
   [[ "$k" =~ ^[0-9]+$ ]] && [ "$k" -ge 1 ] && [ "$k" -le "$clients" ] ||

@@ -67,9 +67,8 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-for v in threads seed clients novel updates steps; do
-  [[ "${!v}" =~ ^[0-9]+$ ]] || die "--$v must be a number, got '${!v}'"
-done
+require_int 1 threads clients novel updates steps
+require_int 0 seed
 [ -x "$bin" ] || die "no pfedhn binary at '$bin'; build it first (scripts/build.sh)"
 for m in $methods; do
   case "$m" in pfedhn | pfedhn_pc | fedavg_ft | perfedavg) ;;

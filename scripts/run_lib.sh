@@ -31,6 +31,18 @@ train_run() {
   "${cmd[@]}" >"$run.out" 2>&1 || die "$name: training failed (exit $?); see $run.out"
 }
 
+# require_int MIN VAR...: each variable VAR holds a whole number >= MIN, else die naming the
+# option --VAR (the scripts keep each option's value in the variable of its name).
+require_int() {
+  local min=$1 v what="a number"
+  shift
+  [ "$min" -le 0 ] || what="a positive number"
+  [ "$min" -le 1 ] || what="a number >= $min"
+  for v in "$@"; do
+    [[ "${!v}" =~ ^[0-9]+$ ]] && [ "${!v}" -ge "$min" ] || die "--$v must be $what, got '${!v}'"
+  done
+}
+
 # holdout_args VAL: the held-out CIFAR-10 split of these scripts, VAL samples for val + test.
 holdout_args() {
   echo "dataset.test_split=holdout dataset.val_size=$(($1 / 2)) dataset.test_size=$(($1 / 2))"

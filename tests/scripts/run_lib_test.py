@@ -1,0 +1,133 @@
+"""ctest: scripts/run_lib.sh (train_run, require_int) with a fake pfedhn binary, and the
+experiment scripts' option checks (they fail before any training or binary is needed)."""
+import os
+import stat
+import subprocess
+import tempfile
+import unittest
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+LIB = os.path.join(ROOT, "scripts", "run_lib.sh")
+
+# Records its arguments; `train --output-dir D` writes D/config.yaml and D/results.json the way
+# a finished run does; FAKE_FAIL=1 makes it fail.
+FAKE_BIN = """#!/usr/bin/env bash
+echo "$@" >>"$FAKE_LOG"
+[ "${FAKE_FAIL:-0}" = 0 ] || exit 3
+while [ $# -gt 0 ]; do
+  if [ "$1" = --output-dir ]; then
+    mkdir -p "$2"; printf 'client:\\n  num_rounds: 7\\n' >"$2/config.yaml"; echo '{}' >"$2/results.json"
+  fi
+  shift
+done
+"""
+
+
+def lib_call(body, env=None):
+    """Runs BODY in bash with run_lib.sh sourced and die() defined as the scripts define it."""
+    script = f'die() {{ echo "test: $*" >&2; exit 2; }}\nprog=test\nsource "{LIB}"\n{body}\n'
+    return subprocess.run(["bash", "-c", script], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})})
+
+
+class RequireIntTest(unittest.TestCase):
+    def test_accepts_whole_numbers_at_or_above_the_minimum(self):
+        r = lib_call("threads=1 updates=5000 seed=0\nrequire_int 1 threads updates\n"
+                     "require_int 0 seed\necho ok")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.strip(), "ok")
+
+    def test_rejects_zero_below_a_minimum_of_one_naming_the_option(self):
+        r = lib_call("threads=1 updates=0\nrequire_int 1 threads updates\necho reached")
+        self.assertEqual(r.returncode, 2)
+        self.assertNotIn("reached", r.stdout)
+        self.assertIn("--updates must be a positive number, got '0'", r.stderr)
+
+    def test_rejects_text_and_negative_numbers(self):
+        for value in ["x", "-3", "1.5", ""]:
+            r = lib_call(f"seed='{value}'\nrequire_int 0 seed")
+            self.assertEqual(r.returncode, 2, value)
+            self.assertIn(f"--seed must be a number, got '{value}'", r.stderr)
+
+
+class TrainRunTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.bin = os.path.join(self.tmp.name, "pfedhn")
+        with open(self.bin, "w") as f:
+            f.write(FAKE_BIN)
+        os.chmod(self.bin, os.stat(self.bin).st_mode | stat.S_IEXEC)
+        self.log = os.path.join(self.tmp.name, "calls.log")
+        self.run_dir = os.path.join(self.tmp.name, "out", "m")
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def train(self, rounds=7, workers=1, env=None):
+        return lib_call(f'train_run m "{self.run_dir}" {rounds} "{self.bin}" {workers} '
+                        "seed=1 client.num_rounds=7", {"FAKE_LOG": self.log, **(env or {})})
+
+    def calls(self):
+        if not os.path.exists(self.log):
+            return []
+        with open(self.log) as f:
+            return f.read().splitlines()
+
+    def test_a_new_run_trains_with_its_arguments_and_output_dir(self):
+        r = self.train()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.calls(),
+                         [f"train seed=1 client.num_rounds=7 --output-dir {self.run_dir} --overwrite"])
+        self.assertTrue(os.path.exists(self.run_dir + ".out"))
+
+    def test_a_finished_run_is_skipped(self):
+        self.assertEqual(self.train().returncode, 0)
+        r = self.train()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("m: trained (skipped)", r.stdout)
+        self.assertEqual(len(self.calls()), 1)
+
+    def test_a_stopped_run_is_resumed_from_its_checkpoint_with_workers(self):
+        os.makedirs(os.path.join(self.run_dir, "checkpoints"))
+        with open(os.path.join(self.run_dir, "config.yaml"), "w") as f:
+            f.write("client:\n  num_rounds: 7\n")
+        open(os.path.join(self.run_dir, "checkpoints", "ckpt-4.pt"), "w").close()
+        r = self.train(workers=2)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.calls(), [f"train --resume {self.run_dir} --workers 2"])
+
+    def test_a_run_of_another_length_is_refused_untouched(self):
+        self.assertEqual(self.train().returncode, 0)
+        r = self.train(rounds=9)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("has client.num_rounds=7, this call asks for 9", r.stderr)
+        self.assertEqual(len(self.calls()), 1)
+
+    def test_a_failed_training_stops_the_script(self):
+        r = self.train(env={"FAKE_FAIL": "1"})
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("m: training failed (exit 3)", r.stderr)
+
+
+class ScriptOptionTest(unittest.TestCase):
+    def script(self, name, *args):
+        return subprocess.run(["bash", os.path.join(ROOT, "scripts", name), *args],
+                              capture_output=True, text=True)
+
+    def test_each_experiment_script_rejects_a_bad_number_before_training(self):
+        for name in ["novel_clients.sh", "k_curve.sh", "hetero_widths.sh"]:
+            with tempfile.TemporaryDirectory() as tmp:
+                r = self.script(name, "--updates", "0", "--out", tmp, "--bin", "/nonexistent")
+                self.assertEqual(r.returncode, 2, name)
+                self.assertIn("--updates must be a positive number, got '0'", r.stderr, name)
+                self.assertEqual(os.listdir(tmp), [], name)
+
+    def test_each_experiment_script_rejects_an_unknown_option(self):
+        for name in ["novel_clients.sh", "k_curve.sh", "hetero_widths.sh"]:
+            r = self.script(name, "--epochs", "3")
+            self.assertEqual(r.returncode, 2, name)
+            self.assertIn("unknown argument '--epochs'", r.stderr, name)
+
+
+if __name__ == "__main__":
+    unittest.main()
