@@ -9,7 +9,7 @@ usage() {
 Usage: scripts/hetero_widths.sh [--out DIR] [--root DIR] [--bin PATH] [--threads N] [--seed S]
                                 [--method pfedhn|pfedhn_pc] [--widths "8 16 32"]
                                 [--homogeneous "8 16 32"] [--with RUN_DIR...]
-                                [--clients N] [--updates N] [--quick]
+                                [--clients N] [--updates N] [--no-hetero] [--quick]
 
 One run with model.hetero_kernels = --widths (client i gets width w_(i mod n)) and one
 homogeneous run (model.n_kernels=w) for each width in --homogeneous, all on CIFAR-10 (the
@@ -35,6 +35,8 @@ Options:
                       scripts/k_curve.sh with K=1 is the preset's width-16 run of this setup)
   --clients N         client.num_nodes (default 50)
   --updates N         rounds of one client per run (default 5000)
+  --no-hetero         train only the homogeneous runs (so that another invocation can train
+                      OUT/hetero at the same time); the table is drawn if OUT/hetero is finished
   --quick             a smoke run: 10 rounds of 5 steps, evaluation only at the end, 1,000
                       validation samples; default --out outputs/hetero-quick
   -h, --help          this help
@@ -51,7 +53,7 @@ cd "$(dirname "$0")/.."
 source scripts/run_lib.sh
 prog=hetero_widths
 out="" root=data bin=build/pfedhn threads=1 seed=1 clients=50 updates=5000 method=pfedhn
-widths="8 16 32" homogeneous=unset with="" quick=0
+widths="8 16 32" homogeneous=unset with="" quick=0 hetero=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --out | --root | --bin | --threads | --seed | --method | --widths | --homogeneous | \
@@ -61,6 +63,7 @@ while [ $# -gt 0 ]; do
       shift
       ;;
     --quick) quick=1 ;;
+    --no-hetero) hetero=0 ;;
     -h | --help) usage; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
   esac
@@ -76,6 +79,7 @@ for w in "${width_list[@]}" $homogeneous; do
 done
 case "$method" in pfedhn | pfedhn_pc) ;; *) die "--method must be pfedhn or pfedhn_pc, got '$method'" ;; esac
 for d in $with; do [ -d "$d" ] || die "--with: '$d' is not a directory"; done
+[ $hetero = 1 ] || [ -n "$homogeneous" ] || die "--no-hetero with --homogeneous \"\": nothing to train"
 [ -n "$homogeneous$with" ] || die "nothing to compare with: --homogeneous and --with are both empty"
 [ -x "$bin" ] || die "no pfedhn binary at '$bin'; build it first (scripts/build.sh)"
 [ -n "$out" ] || out=$([ $quick = 1 ] && echo outputs/hetero-quick || echo outputs/hetero)
@@ -93,8 +97,8 @@ common=(--config "$conf" algorithm="$method" seed="$seed" dataset.root="$root" "
   client.num_nodes="$clients" client.num_rounds="$updates" eval_every="$every"
   num_threads="$threads" "${extra[@]}")
 list=$(IFS=,; echo "[${width_list[*]}]")
-train_run "heterogeneous $list" "$out/hetero" "$updates" "$bin" 1 "${common[@]}" \
-  "model.hetero_kernels=$list"
+[ $hetero = 0 ] || train_run "heterogeneous $list" "$out/hetero" "$updates" "$bin" 1 \
+  "${common[@]}" "model.hetero_kernels=$list"
 runs=()
 for w in $homogeneous; do
   train_run "width $w" "$out/k$w" "$updates" "$bin" 1 "${common[@]}" model.n_kernels="$w"
@@ -102,5 +106,9 @@ for w in $homogeneous; do
 done
 # shellcheck disable=SC2206
 runs+=($with)
+if [ ! -s "$out/hetero/results.json" ]; then
+  echo "$prog: no table yet: $out/hetero is not finished (run again without --no-hetero)"
+  exit 0
+fi
 /usr/bin/python3 scripts/hetero_table.py "$out/hetero" "${runs[@]}" -o "$out/hetero.png" \
   --table "$out/hetero.md"

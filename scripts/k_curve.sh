@@ -8,7 +8,7 @@ usage() {
   cat <<'EOF_USAGE'
 Usage: scripts/k_curve.sh [--out DIR] [--root DIR] [--bin PATH] [--threads N] [--workers N]
                           [--seed S] [--methods "pfedhn pfedhn_pc"] [--ks "1 2 5"]
-                          [--clients N] [--updates N] [--quick]
+                          [--clients N] [--updates N] [--lr-scale none|linear] [--quick]
 
 Every run trains on CIFAR-10 (the held-out split, train 40,000 / val 5,000 / test 5,000 from
 the official training set, 2 classes per client) with the presets (conf/config.yaml,
@@ -16,8 +16,9 @@ conf/cifar10_pc.yaml) and client.clients_per_round=K over --updates / K rounds, 
 every 30 / K rounds (rounded up), so that every K gets the same client updates and about the
 same evaluations. The server averages the K clients' vector-Jacobian products in each round.
 
-Runs are OUT/<method>_k<K>/ (normal pfedhn run directories): a finished run is not trained
-again, a stopped one is resumed from its checkpoint. OUT/k_curve.png and OUT/k_curve.md are
+Runs are OUT/<method>_k<K>/ (normal pfedhn run directories; OUT/<method>_k<K>_lr-linear/ with
+--lr-scale linear and K > 1): a finished run is not trained again, a stopped one is resumed from
+its checkpoint. OUT/k_curve.png and OUT/k_curve.md are
 the figure (test accuracy against client updates) and the table (with wall times).
 
 Options:
@@ -32,6 +33,11 @@ Options:
   --ks LIST       default "1 2 5"
   --clients N     client.num_nodes (default 50)
   --updates N     client updates per run (default 5000)
+  --lr-scale S    none (default): every K keeps the preset's server.lr. linear (ours): server.lr
+                  = K x the preset's, so that a round's step is the sum, not the mean, of its K
+                  clients' steps: as long as K rounds of one client to first order (the linear
+                  scaling rule of large-batch SGD), where the mean makes 5000/K rounds K times
+                  shorter in all
   --quick         a smoke run: 10 client updates of 5 steps, evaluation only at the end,
                   1,000 validation samples; default --out outputs/k_curve-quick
   -h, --help      this help
@@ -48,13 +54,14 @@ cd "$(dirname "$0")/.."
 source scripts/run_lib.sh
 prog=k_curve
 out="" root=data bin=build/pfedhn threads=1 workers=1 seed=1 clients=50 updates=5000
-methods="pfedhn pfedhn_pc" ks="1 2 5" quick=0
+methods="pfedhn pfedhn_pc" ks="1 2 5" quick=0 lr_scale=none
 while [ $# -gt 0 ]; do
   case "$1" in
     --out | --root | --bin | --threads | --workers | --seed | --methods | --ks | --clients | \
-      --updates)
+      --updates | --lr-scale)
       [ $# -ge 2 ] || die "$1 needs a value"
-      declare "${1#--}=$2"
+      opt=${1#--}
+      declare "${opt//-/_}=$2"
       shift
       ;;
     --quick) quick=1 ;;
@@ -70,6 +77,7 @@ for k in $ks; do
   [[ "$k" =~ ^[0-9]+$ ]] && [ "$k" -ge 1 ] && [ "$k" -le "$clients" ] ||
     die "--ks: K must be a number from 1 to --clients ($clients), got '$k'"
 done
+case "$lr_scale" in none | linear) ;; *) die "--lr-scale must be none or linear, got '$lr_scale'" ;; esac
 for m in $methods; do
   case "$m" in pfedhn | pfedhn_pc) ;; *) die "method '$m' is not a hypernetwork (pfedhn pfedhn_pc)" ;; esac
 done
@@ -87,15 +95,20 @@ run_dirs=()
 for m in $methods; do
   conf=conf/config.yaml
   [ "$m" = pfedhn ] || conf=conf/cifar10_pc.yaml
+  base_lr=$(yaml_value "$conf" server lr)
   for k in $ks; do
     rounds=$(((updates + k - 1) / k)) k_every=$(((every + k - 1) / k))
     [ $quick = 0 ] || k_every=$rounds
-    run="$out/${m}_k$k"
+    run="$out/${m}_k$k" lr=()
+    if [ "$lr_scale" = linear ]; then
+      [ "$k" = 1 ] || run+=_lr-linear
+      lr=(server.lr="$(awk -v lr="$base_lr" -v k="$k" 'BEGIN { printf "%g", lr * k }')")
+    fi
     run_dirs+=("$run")
     train_run "$m K=$k" "$run" "$rounds" "$bin" "$workers" --config "$conf" algorithm="$m" \
       seed="$seed" dataset.root="$root" "${split[@]}" client.num_nodes="$clients" \
       client.clients_per_round="$k" client.num_rounds="$rounds" eval_every="$k_every" \
-      num_threads="$threads" "${extra[@]}"
+      num_threads="$threads" "${lr[@]}" "${extra[@]}"
   done
 done
 /usr/bin/python3 scripts/plot_k_curve.py "${run_dirs[@]}" -o "$out/k_curve.png" --table "$out/k_curve.md"

@@ -7,8 +7,9 @@ Each RUN_DIR is a finished `pfedhn train` run (config.yaml, metrics.csv, results
 run_info.json). K is the run's client.clients_per_round; the x axis is client updates
 (rounds x K), so runs with K = 1, 2, 5 over 5000, 2500 and 1000 rounds share one axis. One panel
 per algorithm, one line per run. The table (Markdown, to stdout and --table) gives per run: the
-algorithm, K, rounds, client updates, the test accuracy at the best validation evaluation with
-its round, the final test accuracy, the wall time and client updates per second.
+algorithm, K, rounds, client updates, the server lr (server.lr; runs of one K may differ in it,
+e.g. scripts/k_curve.sh --lr-scale linear), the test accuracy at the best validation evaluation
+with its round, the final test accuracy, the wall time and client updates per second.
 A missing or unreadable file stops the script with one line naming it, exit 2.
 """
 import argparse
@@ -43,7 +44,7 @@ def read_config(f):
     cfg = yaml.safe_load(f)
     return {"algorithm": str(cfg["algorithm"]), "k": int(cfg["client"]["clients_per_round"]),
             "rounds": int(cfg["client"]["num_rounds"]), "dataset": str(cfg["dataset"]["data"]),
-            "clients": int(cfg["client"]["num_nodes"])}
+            "clients": int(cfg["client"]["num_nodes"]), "lr": float(cfg["server"]["lr"])}
 
 
 def read_run(run_dir):
@@ -58,14 +59,18 @@ def read_run(run_dir):
     return run
 
 
+def run_order(run):
+    return run["algorithm"], run["k"], run["lr"]
+
+
 def table(runs):
-    lines = ["| algorithm | K | rounds | client updates | test acc at best val (round) | "
-             "final test acc | wall time | client updates/s |",
-             "|---|---|---|---|---|---|---|---|"]
-    for r in sorted(runs, key=lambda r: (r["algorithm"], r["k"])):
+    lines = ["| algorithm | K | rounds | client updates | server lr | "
+             "test acc at best val (round) | final test acc | wall time | client updates/s |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in sorted(runs, key=run_order):
         updates = r["rounds"] * r["k"]
         lines.append(
-            f"| {r['algorithm']} | {r['k']} | {r['rounds']} | {updates} | "
+            f"| {r['algorithm']} | {r['k']} | {r['rounds']} | {updates} | {r['lr']:g} | "
             f"{100 * r['best_acc']:.2f} ({r['best_round']}) | {100 * r['final_acc']:.2f} | "
             f"{r['wall_s'] / 60:.1f} min | {updates / r['wall_s']:.2f} |")
     return "\n".join(lines) + "\n"
@@ -80,10 +85,11 @@ def plot(runs, out, split):
     fig, axes = plt.subplots(1, len(algorithms), figsize=(5.5 * len(algorithms), 4),
                              squeeze=False)
     for ax, algorithm in zip(axes[0], algorithms):
-        for r in sorted((r for r in runs if r["algorithm"] == algorithm), key=lambda r: r["k"]):
+        for r in sorted((r for r in runs if r["algorithm"] == algorithm), key=run_order):
             x = [m["client_updates"] for m in r["metrics"]]
             ax.plot(x, [100 * m[f"{split}_acc"] for m in r["metrics"]], lw=1,
-                    label=f"K = {r['k']} ({r['rounds']} rounds): {100 * r['best_acc']:.2f}")
+                    label=f"K = {r['k']} ({r['rounds']} rounds), lr {r['lr']:g}: "
+                          f"{100 * r['best_acc']:.2f}")
             best_x = (r["best_round"] + 1) * r["k"]
             ax.plot([best_x], [100 * r["best_acc"]], "o", color=ax.lines[-1].get_color(), ms=4)
         ax.set_title(f"{algorithm}, {runs[0]['dataset']}, {runs[0]['clients']} clients", fontsize=9)

@@ -47,3 +47,14 @@ require_int() {
 holdout_args() {
   echo "dataset.test_split=holdout dataset.val_size=$(($1 / 2)) dataset.test_size=$(($1 / 2))"
 }
+
+# yaml_value FILE SECTION KEY: the value of SECTION.KEY in a preset of conf/ (two-level YAML,
+# comments after the value), e.g. `yaml_value conf/config.yaml server lr`; dies if it is missing.
+yaml_value() {
+  local value
+  value=$(awk -v section="$2:" -v key="$3:" '
+    /^[^ #]/ { inside = ($1 == section) }
+    inside && /^  [^ ]/ && $1 == key { print $2; exit }' "$1")
+  [ -n "$value" ] || die "$1 has no $2.$3"
+  echo "$value"
+}

@@ -11,14 +11,15 @@ HEADER = ("round,client_updates,val_acc,val_loss,val_min_acc,val_max_acc,val_std
           "test_acc,test_loss,test_min_acc,test_max_acc,test_std_acc,train_loss")
 
 
-def make_run(root, name, algorithm, k, rounds, accs, wall_s, dataset="cifar10", clients=50):
+def make_run(root, name, algorithm, k, rounds, accs, wall_s, dataset="cifar10", clients=50,
+             lr=0.01):
     """A finished run of `rounds` rounds of K clients, evaluated evenly; best val = best test."""
     run = os.path.join(root, name)
     os.makedirs(run)
     with open(os.path.join(run, "config.yaml"), "w") as f:
         f.write(f"algorithm: {algorithm}\ndataset:\n  data: {dataset}\n"
                 f"client:\n  num_rounds: {rounds}\n  clients_per_round: {k}\n"
-                f"  num_nodes: {clients}\n")
+                f"  num_nodes: {clients}\nserver:\n  lr: {lr}\n")
     step = rounds // len(accs)
     evaluated = [(i + 1) * step - 1 for i in range(len(accs))]
     with open(os.path.join(run, "metrics.csv"), "w") as f:
@@ -56,10 +57,21 @@ class PlotKCurveTest(unittest.TestCase):
             rows = [line for line in text.splitlines() if line.startswith("| pfedhn")]
             # sorted by algorithm, then K; best at the third of four evaluations of 2500 rounds
             self.assertEqual(len(rows), 4)
-            self.assertEqual(rows[1], "| pfedhn | 2 | 2500 | 5000 | 88.50 (1874) | 88.00 | "
+            self.assertEqual(rows[1], "| pfedhn | 2 | 2500 | 5000 | 0.01 | 88.50 (1874) | 88.00 | "
                                       "30.0 min | 2.78 |")
-            self.assertTrue(rows[2].startswith("| pfedhn | 5 | 1000 | 5000 | 80.00 (999) |"))
-            self.assertTrue(rows[3].startswith("| pfedhn_pc | 1 | 5000 | 5000 | 90.00 (4999) |"))
+            self.assertTrue(rows[2].startswith("| pfedhn | 5 | 1000 | 5000 | 0.01 | 80.00 (999) |"))
+            self.assertTrue(
+                rows[3].startswith("| pfedhn_pc | 1 | 5000 | 5000 | 0.01 | 90.00 (4999) |"))
+
+    def test_runs_of_one_k_with_other_server_lrs_are_rows_of_their_own(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            runs = [make_run(tmp, "k5x", "pfedhn", 5, 1000, [0.6, 0.89], 900.0, lr=0.05),
+                    make_run(tmp, "k5", "pfedhn", 5, 1000, [0.5, 0.8], 1000.0, lr=0.01)]
+            r = plot(*runs, "-o", os.path.join(tmp, "k.png"))
+            self.assertEqual(r.returncode, 0, r.stderr)
+            rows = [line for line in r.stdout.splitlines() if line.startswith("| pfedhn")]
+            self.assertEqual([row.split(" | ")[4:6] for row in rows],
+                             [["0.01", "80.00 (999)"], ["0.05", "89.00 (999)"]])
 
     def test_missing_run_info_is_one_line_and_exit_2(self):
         with tempfile.TemporaryDirectory() as tmp:

@@ -109,6 +109,110 @@ class TrainRunTest(unittest.TestCase):
         self.assertIn("m: training failed (exit 3)", r.stderr)
 
 
+# A `train` that writes the files of a finished run from its key=value arguments, enough for
+# scripts/plot_k_curve.py; it records the arguments like FAKE_BIN.
+FAKE_RUN_BIN = """#!/usr/bin/python3
+import json, os, sys
+args = sys.argv[1:]
+with open(os.environ["FAKE_LOG"], "a") as f:
+    f.write(" ".join(args) + "\\n")
+kv = dict(a.split("=", 1) for a in args if "=" in a)
+run = args[args.index("--output-dir") + 1]
+os.makedirs(run, exist_ok=True)
+rounds, k = int(kv["client.num_rounds"]), int(kv["client.clients_per_round"])
+with open(os.path.join(run, "config.yaml"), "w") as f:
+    f.write(f"algorithm: {kv['algorithm']}\\ndataset:\\n  data: cifar10\\n"
+            f"client:\\n  num_rounds: {rounds}\\n  clients_per_round: {k}\\n"
+            f"  num_nodes: {kv['client.num_nodes']}\\nserver:\\n  lr: {kv.get('server.lr', 0.5)}\\n")
+with open(os.path.join(run, "metrics.csv"), "w") as f:
+    f.write(f"round,client_updates,val_acc,test_acc\\n{rounds - 1},{rounds * k},0.5,0.5\\n")
+with open(os.path.join(run, "results.json"), "w") as f:
+    json.dump({"test_accuracy_at_best_val": 0.5, "best_round": rounds - 1,
+               "final": {"test": {"accuracy": 0.5}}}, f)
+with open(os.path.join(run, "run_info.json"), "w") as f:
+    json.dump({"wall_seconds": 10.0}, f)
+"""
+
+
+class KCurveTest(unittest.TestCase):
+    """scripts/k_curve.sh end to end with FAKE_RUN_BIN: the runs it asks for and its table."""
+
+    def k_curve(self, tmp, *args):
+        fake = os.path.join(tmp, "pfedhn")
+        with open(fake, "w") as f:
+            f.write(FAKE_RUN_BIN)
+        os.chmod(fake, os.stat(fake).st_mode | stat.S_IEXEC)
+        log = os.path.join(tmp, "calls.log")
+        r = subprocess.run(["bash", os.path.join(ROOT, "scripts", "k_curve.sh"), "--bin", fake,
+                            "--out", os.path.join(tmp, "k"), "--updates", "10", *args],
+                           capture_output=True, text=True, env={**os.environ, "FAKE_LOG": log})
+        calls = []
+        if os.path.exists(log):
+            with open(log) as f:
+                calls = f.read().splitlines()
+        return r, calls
+
+    def test_each_k_gets_the_same_client_updates_at_the_preset_lr(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            r, calls = self.k_curve(tmp, "--methods", "pfedhn", "--ks", "1 5")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(len(calls), 2)
+            self.assertIn("client.clients_per_round=5 client.num_rounds=2 eval_every=6", calls[1])
+            self.assertFalse(any("server.lr" in c for c in calls), calls)
+            self.assertTrue(os.path.isdir(os.path.join(tmp, "k", "pfedhn_k5")))
+            self.assertTrue(os.path.exists(os.path.join(tmp, "k", "k_curve.png")))
+
+    def test_linear_lr_scale_multiplies_each_presets_lr_by_k(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            r, calls = self.k_curve(tmp, "--ks", "1 5", "--lr-scale", "linear")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            lrs = [[a for a in c.split() if a.startswith("server.lr=")] for c in calls]
+            # conf/config.yaml has server.lr 0.01, conf/cifar10_pc.yaml 0.05
+            self.assertEqual(lrs, [["server.lr=0.01"], ["server.lr=0.05"], ["server.lr=0.05"],
+                                   ["server.lr=0.25"]])
+            self.assertEqual(sorted(d for d in os.listdir(os.path.join(tmp, "k"))
+                                    if os.path.isdir(os.path.join(tmp, "k", d))),
+                             ["pfedhn_k1", "pfedhn_k5_lr-linear", "pfedhn_pc_k1",
+                              "pfedhn_pc_k5_lr-linear"])
+            with open(os.path.join(tmp, "k", "k_curve.md")) as f:
+                self.assertIn("| pfedhn_pc | 5 | 2 | 10 | 0.25 |", f.read())
+
+    def test_an_unknown_lr_scale_is_refused_before_training(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            r, calls = self.k_curve(tmp, "--lr-scale", "sqrt")
+            self.assertEqual(r.returncode, 2)
+            self.assertIn("--lr-scale must be none or linear, got 'sqrt'", r.stderr)
+            self.assertEqual(calls, [])
+
+
+class HeteroWidthsTest(unittest.TestCase):
+    def test_no_hetero_trains_only_the_homogeneous_widths_and_waits_for_the_table(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            fake = os.path.join(tmp, "pfedhn")
+            with open(fake, "w") as f:
+                f.write(FAKE_BIN)
+            os.chmod(fake, os.stat(fake).st_mode | stat.S_IEXEC)
+            log, out = os.path.join(tmp, "calls.log"), os.path.join(tmp, "h")
+            r = subprocess.run(["bash", os.path.join(ROOT, "scripts", "hetero_widths.sh"),
+                                "--bin", fake, "--out", out, "--updates", "7",
+                                "--homogeneous", "8 32", "--no-hetero"],
+                               capture_output=True, text=True, env={**os.environ, "FAKE_LOG": log})
+            self.assertEqual(r.returncode, 0, r.stderr)
+            with open(log) as f:
+                calls = f.read().splitlines()
+            self.assertEqual([[a for a in c.split() if a.startswith("model.")] for c in calls],
+                             [["model.n_kernels=8"], ["model.n_kernels=32"]])
+            self.assertIn(f"no table yet: {out}/hetero is not finished", r.stdout)
+            self.assertFalse(os.path.exists(os.path.join(out, "hetero.md")))
+
+    def test_no_hetero_without_homogeneous_widths_is_refused(self):
+        r = subprocess.run(["bash", os.path.join(ROOT, "scripts", "hetero_widths.sh"),
+                            "--homogeneous", "", "--with", ROOT, "--no-hetero"],
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("nothing to train", r.stderr)
+
+
 class ScriptOptionTest(unittest.TestCase):
     def script(self, name, *args):
         return subprocess.run(["bash", os.path.join(ROOT, "scripts", name), *args],
