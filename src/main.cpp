@@ -96,6 +96,10 @@ void add_generalize_command(CLI::App& app, GeneralizeCommand& g) {
   g.cmd->add_option("run_dir", g.run_dir, "Run directory of a pfedhn train run")->required();
   g.cmd->add_option("overrides", g.options.overrides,
                     "novel.steps=N, baseline.finetune_steps=N, num_threads=N");
+  g.cmd->add_flag("--best", g.options.at_best,
+                  "Adapt the model of the best validation evaluation (RUN_DIR/checkpoints/"
+                  "best.pt) instead of the newest checkpoint; writes novel-best.json and "
+                  "novel_clients-best.csv");
 }
 
 void add_export_command(CLI::App& app, ExportCommand& e) {

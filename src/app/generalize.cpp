@@ -70,9 +70,23 @@ struct NovelEvaluations {
   eval::EvalRecord on_training, before, after;
 };
 
-// novel_clients.csv and novel.json, and the summary line on stdout.
-void write_novel_results(const fs::path& run_dir, const config::Config& cfg, int64_t round,
-                         const data::DatasetSplits& splits,
+// The checkpoint to adapt: the newest usable one, or best.pt with --best.
+io::LoadedCheckpoint chosen_checkpoint(const fs::path& run_dir, bool at_best) {
+  if (!at_best) return newest_usable_checkpoint(run_dir);
+  const fs::path best = io::best_checkpoint_path(run_dir);
+  std::error_code ec;
+  if (!fs::is_regular_file(best, ec)) {
+    throw UserError("--best: '" + best.string() +
+                    "' does not exist (runs trained before best.pt existed lack it; train again, "
+                    "or drop --best to adapt the newest checkpoint)");
+  }
+  return io::read_checkpoint(best);
+}
+
+// novel_clients.csv and novel.json (with --best: novel_clients-best.csv, novel-best.json), and
+// the summary line on stdout.
+void write_novel_results(const fs::path& run_dir, bool at_best, const config::Config& cfg,
+                         int64_t round, const data::DatasetSplits& splits,
                          const std::vector<data::ClientIndices>& all_clients,
                          const NovelEvaluations& e) {
   const auto& [on_training, before, after] = e;
@@ -102,9 +116,12 @@ void write_novel_results(const fs::path& run_dir, const config::Config& cfg, int
                     {"test_acc_before", before.test.client_accuracy[i]},
                     {"test_acc_after", after.test.client_accuracy[i]}});
   }
-  io::write_file_atomic(run_dir / "novel_clients.csv", csv);
+  const std::string suffix = at_best ? "-best" : "";
+  const fs::path clients_csv = run_dir / ("novel_clients" + suffix + ".csv");
+  io::write_file_atomic(clients_csv, csv);
   const nlohmann::json summary = {
       {"algorithm", config::to_string(cfg.algorithm)},
+      {"checkpoint", at_best ? "best" : "newest"},
       {"checkpoint_round", round},
       {"novel_clients", cfg.novel.num_clients},
       {"steps", adaptation_steps(cfg)},
@@ -113,13 +130,13 @@ void write_novel_results(const fs::path& run_dir, const config::Config& cfg, int
       {"novel_test_accuracy_after", after.test.accuracy},
       {"generalization_gap", on_training.test.accuracy - after.test.accuracy},
       {"clients", rows}};
-  io::write_file_atomic(run_dir / "novel.json", summary.dump(2) + "\n");
+  io::write_file_atomic(run_dir / ("novel" + suffix + ".json"), summary.dump(2) + "\n");
   std::cout << fmt::format(
-      "{}: {} novel clients: test accuracy {:.4f} before, {:.4f} after adaptation; training "
-      "clients {:.4f} (gap {:.4f})\n",
-      config::to_string(cfg.algorithm), num_novel, before.test.accuracy, after.test.accuracy,
+      "{} at round {}: {} novel clients: test accuracy {:.4f} before, {:.4f} after adaptation; "
+      "training clients {:.4f} (gap {:.4f})\n",
+      config::to_string(cfg.algorithm), round, num_novel, before.test.accuracy, after.test.accuracy,
       on_training.test.accuracy, on_training.test.accuracy - after.test.accuracy);
-  std::cout << "per client: " << (run_dir / "novel_clients.csv").string() << '\n';
+  std::cout << "per client: " << clients_csv.string() << '\n';
 }
 
 }  // namespace
@@ -128,7 +145,7 @@ int run_generalize(const GeneralizeOptions& options) {
   const fs::path run_dir = options.run_dir;
   const config::Config cfg = generalize_config(options);
   const int64_t first_novel = fl::num_training_clients(cfg);
-  const io::LoadedCheckpoint checkpoint = newest_usable_checkpoint(run_dir);
+  const io::LoadedCheckpoint checkpoint = chosen_checkpoint(run_dir, options.at_best);
   set_thread_count(cfg.num_threads);
   const torch::Device device = select_device(cfg.device);
   RunData loaded = load_run_data(cfg, device);
@@ -166,7 +183,8 @@ int run_generalize(const GeneralizeOptions& options) {
   }
   const auto after = eval::evaluate_all(round, novel_model, splits, novel, cfg.eval_batch_size);
 
-  write_novel_results(run_dir, cfg, round, splits, all_clients, {on_training, before, after});
+  write_novel_results(run_dir, options.at_best, cfg, round, splits, all_clients,
+                      {on_training, before, after});
   return 0;
 }
 

@@ -284,6 +284,24 @@ fs::path checkpoint_path(const fs::path& run_dir, int64_t next_round) {
   return checkpoint_dir(run_dir) / ("ckpt-" + std::to_string(next_round) + ".pt");
 }
 
+fs::path best_checkpoint_path(const fs::path& run_dir) {
+  return checkpoint_dir(run_dir) / "best.pt";
+}
+
+void keep_as_best(const fs::path& run_dir, const fs::path& checkpoint) {
+  const fs::path best = best_checkpoint_path(run_dir);
+  fs::path tmp = best;
+  tmp += ".tmp";
+  std::error_code ec;
+  fs::copy_file(checkpoint, tmp, fs::copy_options::overwrite_existing, ec);
+  if (!ec) fs::rename(tmp, best, ec);
+  if (ec) {
+    std::error_code ignored;
+    fs::remove(tmp, ignored);
+    throw UserError("cannot write '" + best.string() + "': " + ec.message());
+  }
+}
+
 namespace {
 
 // The round of "ckpt-<round>.pt", or -1 for any other name.

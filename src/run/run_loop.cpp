@@ -73,6 +73,10 @@ void RunLoop::load(io::LoadedCheckpoint& checkpoint) {
   loop_ = checkpoint.loop;
   ++loop_.resumes;
   last_checkpoint_ = checkpoint.path;
+  // A stop between the best round's checkpoint and its copy leaves an older best.pt behind.
+  if (loop_.has_best && loop_.best.round == loop_.next_round - 1 && !checkpoint.path.empty()) {
+    io::keep_as_best(settings_.run_dir, checkpoint.path);
+  }
   settings_.logger->info("resumed from {} at round {}", checkpoint.path.string(), loop_.next_round);
   execution_.after_resume();
 }
@@ -103,10 +107,11 @@ int RunLoop::run(StopRequests& stops) {
     const bool due =
         cfg_.checkpoint_every > 0 ? (round + 1) % cfg_.checkpoint_every == 0 : eval_now;
     try {
-      if (eval_now) evaluate(round);
+      const bool new_best = eval_now && evaluate(round);
       progress_->update(progress_state_);
       loop_.next_round = round + 1;
-      if (due || last || stop_now) checkpoint();
+      if (due || last || stop_now || new_best) checkpoint();
+      if (new_best) io::keep_as_best(settings_.run_dir, last_checkpoint_);
     } catch (const RankFailure& e) {
       throw with_resume_hint(e);
     }
@@ -120,7 +125,7 @@ double RunLoop::elapsed() const {
   return elapsed_before_ + seconds_since(start_);
 }
 
-void RunLoop::evaluate(int64_t round) {
+bool RunLoop::evaluate(int64_t round) {
   const auto record = execution_.evaluate(round, cfg_.eval_batch_size);
   const double train_loss =
       loop_.rounds_since_eval > 0
@@ -138,6 +143,7 @@ void RunLoop::evaluate(int64_t round) {
   loop_.last_test_accuracy = progress_state_.last_test_accuracy = record.test.accuracy;
   loop_.last_eval = record;
   loop_.has_last_eval = true;
+  return is_best;
 }
 
 void RunLoop::checkpoint() {

@@ -229,6 +229,44 @@ TEST(Cli, GeneralizeAdaptsTheHeldOutClientsAndWritesTheirRows) {
   EXPECT_NE(none.output.find("novel.num_clients=M"), std::string::npos) << none.output;
 }
 
+// --best adapts the model of the best validation evaluation (checkpoints/best.pt) and keeps the
+// newest checkpoint's results; without best.pt it is refused with one line.
+TEST(Cli, GeneralizeBestAdaptsTheBestEvaluationsModelIntoItsOwnFiles) {
+  TempDir tmp;
+  write_learnable_mnist(tmp / "data" / "mnist");
+  const fs::path run_dir = tmp / "run";
+  ASSERT_EQ(
+      run(std::string("train ") + kFastTraining + " dataset.root=" + (tmp / "data").string() +
+          " client.num_rounds=20 eval_every=5 novel.num_clients=2 --output-dir " + run_dir.string())
+          .exit_code,
+      0);
+  const auto results = nlohmann::json::parse(slurp(run_dir / "results.json"));
+  const int64_t best_round = results["best_round"].get<int64_t>();
+  ASSERT_TRUE(fs::exists(run_dir / "checkpoints" / "best.pt"));
+
+  const auto newest = run("generalize " + run_dir.string() + " novel.steps=2");
+  ASSERT_EQ(newest.exit_code, 0) << newest.output;
+  EXPECT_NE(newest.output.find("at round 19:"), std::string::npos) << newest.output;
+  const auto best = run("generalize --best " + run_dir.string() + " novel.steps=2");
+  ASSERT_EQ(best.exit_code, 0) << best.output;
+  EXPECT_NE(best.output.find("at round " + std::to_string(best_round) + ":"), std::string::npos)
+      << best.output;
+  EXPECT_NE(best.output.find("novel_clients-best.csv"), std::string::npos) << best.output;
+  const auto jn = nlohmann::json::parse(slurp(run_dir / "novel.json"));
+  const auto jb = nlohmann::json::parse(slurp(run_dir / "novel-best.json"));
+  EXPECT_EQ(jn["checkpoint"].get<std::string>(), "newest");
+  EXPECT_EQ(jn["checkpoint_round"].get<int64_t>(), 19);
+  EXPECT_EQ(jb["checkpoint"].get<std::string>(), "best");
+  EXPECT_EQ(jb["checkpoint_round"].get<int64_t>(), best_round);
+  EXPECT_EQ(count_lines(slurp(run_dir / "novel_clients-best.csv")), 3u);
+
+  fs::remove(run_dir / "checkpoints" / "best.pt");
+  const auto missing = run("generalize --best " + run_dir.string());
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_EQ(count_lines(missing.output), 1u) << missing.output;
+  EXPECT_NE(missing.output.find("best.pt"), std::string::npos) << missing.output;
+}
+
 // FedAvg + FT adapts inside its client model: "before" must be the global model without
 // fine-tuning, whatever baseline.finetune_steps the adaptation is given.
 TEST(Cli, GeneralizeWithFedAvgFtMeasuresBeforeWithoutFineTuning) {

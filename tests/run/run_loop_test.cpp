@@ -156,6 +156,42 @@ TEST_F(RunLoopTest, RunsEveryRoundEvaluatesOnScheduleAndKeepsTheBestValidation) 
   EXPECT_DOUBLE_EQ(j["best"]["test"]["accuracy"].get<double>(), 0.53);
   EXPECT_DOUBLE_EQ(j["final"]["test"]["accuracy"].get<double>(), 0.57);
   EXPECT_TRUE(fs::exists(dir_ / "run_info.json"));
+  // best.pt is the checkpoint of round 3, and never a resume point
+  EXPECT_EQ(io::read_checkpoint(io::best_checkpoint_path(dir_)).loop.next_round, 4);
+  EXPECT_EQ(io::list_checkpoints(dir_).front().filename(), "ckpt-8.pt");
+}
+
+TEST_F(RunLoopTest, TheBestEvaluationsModelIsKeptWhenNoCheckpointIsDueThen) {
+  cfg_.checkpoint_every = 100;  // only the last round's checkpoint is due
+  CountingAlgorithm algorithm(clients_);
+  RecordingExecution execution(algorithm);
+  StopAfter never(execution, 1000, SIGINT);
+  RunLoop loop(cfg_, settings(), algorithm, execution, {splits_, clients_}, nullptr);
+  EXPECT_EQ(loop.run(never), 0);
+  auto best = io::read_checkpoint(io::best_checkpoint_path(dir_));
+  EXPECT_EQ(best.loop.next_round, 4);
+  EXPECT_EQ(best.loop.best.round, 3);
+  CountingAlgorithm restored(clients_);
+  restored.load(*best.model);
+  EXPECT_EQ(restored.rounds_seen, 4);  // the model after round 3, not the last one
+}
+
+TEST_F(RunLoopTest, AResumeAtTheBestRoundRewritesABestCheckpointThatAStopLeftBehind) {
+  {
+    CountingAlgorithm algorithm(clients_);
+    RecordingExecution execution(algorithm);
+    StopAfter stop_in_round_3(execution, 3, SIGTERM);
+    RunLoop loop(cfg_, settings(), algorithm, execution, {splits_, clients_}, nullptr);
+    EXPECT_EQ(loop.run(stop_in_round_3), SIGTERM);
+  }
+  // as if the process died between the checkpoint of round 3 and its copy to best.pt
+  fs::remove(io::best_checkpoint_path(dir_));
+  auto resume = io::read_checkpoint(io::list_checkpoints(dir_).front());
+  ASSERT_EQ(resume.loop.next_round, 4);
+  CountingAlgorithm algorithm(clients_);
+  RecordingExecution execution(algorithm);
+  RunLoop loop(cfg_, settings(), algorithm, execution, {splits_, clients_}, &resume);
+  EXPECT_EQ(io::read_checkpoint(io::best_checkpoint_path(dir_)).loop.next_round, 4);
 }
 
 TEST_F(RunLoopTest, AStopRequestEndsAfterTheRoundWithACheckpointThatResumesWhereItStopped) {

@@ -77,6 +77,14 @@ LoadedCheckpoint read_checkpoint(const std::filesystem::path& path);
 std::filesystem::path checkpoint_dir(const std::filesystem::path& run_dir);
 std::filesystem::path checkpoint_path(const std::filesystem::path& run_dir, int64_t next_round);
 
+// <run_dir>/checkpoints/best.pt: a copy of the checkpoint of the best validation evaluation so
+// far (the model that results.json's "best" describes). Never a resume point: list_checkpoints
+// does not list it.
+std::filesystem::path best_checkpoint_path(const std::filesystem::path& run_dir);
+
+// Replaces best_checkpoint_path(run_dir) by a copy of `checkpoint`, atomically.
+void keep_as_best(const std::filesystem::path& run_dir, const std::filesystem::path& checkpoint);
+
 // The checkpoint files of a run, newest (highest round) first; temporaries are ignored.
 std::vector<std::filesystem::path> list_checkpoints(const std::filesystem::path& run_dir);
 

@@ -64,7 +64,8 @@ class RunLoop {
 
  private:
   void load(io::LoadedCheckpoint& checkpoint);
-  void evaluate(int64_t round);
+  // Returns whether this evaluation is the best so far.
+  bool evaluate(int64_t round);
   void checkpoint();
   void check_finite(const fl::RoundReport& report, int64_t round) const;
   RankFailure with_resume_hint(const RankFailure& e);
