@@ -9,7 +9,7 @@ usage() {
 Usage: scripts/novel_clients.sh [--out DIR] [--root DIR] [--bin PATH] [--threads N] [--seed S]
                                 [--methods "pfedhn pfedhn_pc fedavg_ft perfedavg"]
                                 [--clients N] [--novel M] [--alphas LIST] [--updates N]
-                                [--steps N] [--quick]
+                                [--steps N] [--best] [--quick]
 
 Every method trains on client.num_nodes - M clients of CIFAR-10 (the held-out split, train
 40,000 / val 5,000 / test 5,000 from the official training set, 2 classes per training client);
@@ -36,6 +36,9 @@ Options:
   --updates N     client updates per run (default 5000; the averaging baselines average
                   K=5 clients per round over N/5 rounds)
   --steps N       adaptation rounds for pFedHN and pFedHN-PC (default 10: 500 SGD steps)
+  --best          also adapt each run's best validation evaluation's model (`pfedhn generalize
+                  --best`, checkpoints/best.pt) and draw it as OUT/novel-best.png and
+                  OUT/novel-best.md, beside the final model's figure
   --quick         a smoke run: 10 client updates of 5 steps, 1 adaptation round, evaluation
                   only at the end, 1,000 validation samples; default --out outputs/novel-quick
   -h, --help      this help
@@ -52,7 +55,7 @@ cd "$(dirname "$0")/.."
 source scripts/run_lib.sh
 prog=novel_clients
 out="" root=data bin=build/pfedhn threads=1 seed=1 clients=50 novel=10 updates=5000 steps=10
-alphas="[0.1, 0.25, 0.5, 1, 10]" methods="pfedhn pfedhn_pc fedavg_ft perfedavg" quick=0
+alphas="[0.1, 0.25, 0.5, 1, 10]" methods="pfedhn pfedhn_pc fedavg_ft perfedavg" quick=0 best=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --out | --root | --bin | --threads | --seed | --methods | --clients | --novel | --alphas | \
@@ -62,6 +65,7 @@ while [ $# -gt 0 ]; do
       shift
       ;;
     --quick) quick=1 ;;
+    --best) best=1 ;;
     -h | --help) usage; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
   esac
@@ -98,9 +102,20 @@ for m in $methods; do
     novel.num_clients="$novel" "novel.alphas=$alphas" client.clients_per_round="$k" \
     client.num_rounds="$rounds" eval_every="$m_every" num_threads="$threads" "${extra[@]}"
   # The same adaptation budget for every method: steps rounds of client.num_epochs SGD steps.
-  "$bin" generalize "$run" novel.steps="$steps" baseline.finetune_steps=$((steps * epochs)) \
-    num_threads="$threads" >"$run.generalize.out" 2>&1 ||
-    die "$m: generalize failed (exit $?); see $run.generalize.out"
-  echo "novel_clients: $m: $(head -n 1 "$run.generalize.out")"
+  for which in newest best; do
+    flag=() log="$run.generalize.out"
+    if [ "$which" = best ]; then
+      [ $best = 1 ] || continue
+      flag=(--best) log="$run.generalize-best.out"
+    fi
+    "$bin" generalize "${flag[@]}" "$run" novel.steps="$steps" \
+      baseline.finetune_steps=$((steps * epochs)) num_threads="$threads" >"$log" 2>&1 ||
+      die "$m: generalize ${flag[*]} failed (exit $?); see $log"
+    echo "novel_clients: $m: $(head -n 1 "$log")"
+  done
 done
 /usr/bin/python3 scripts/plot_novel.py "${run_dirs[@]}" -o "$out/novel.png" --table "$out/novel.md"
+if [ $best = 1 ]; then
+  /usr/bin/python3 scripts/plot_novel.py --best "${run_dirs[@]}" -o "$out/novel-best.png" \
+    --table "$out/novel-best.md"
+fi

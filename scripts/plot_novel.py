@@ -1,10 +1,11 @@
 #!/usr/bin/python3
 """Novel clients (the paper's Section 5.3, Figure 2): accuracy against distribution shift.
 
-    scripts/plot_novel.py RUN_DIR... [-o OUT.png] [--table OUT.md]
+    scripts/plot_novel.py RUN_DIR... [-o OUT.png] [--table OUT.md] [--best]
 
 Each RUN_DIR is a run on which `pfedhn generalize` has been run (novel_clients.csv and
-novel.json). The figure has two panels against the novel client's distribution shift (the total
+novel.json; with --best, the files of `pfedhn generalize --best`, novel_clients-best.csv and
+novel-best.json, which adapt the model of the run's best validation evaluation). The figure has two panels against the novel client's distribution shift (the total
 variation distance between its training labels and those of all training clients): its test
 accuracy after adaptation, and the generalization gap (the training clients' pooled test
 accuracy minus the novel client's), one colour per run, with the mean over the clients of each
@@ -27,9 +28,10 @@ def fail(message):
     fail_in(PROG, message)
 
 
-def read_file(run_dir, name, reader):
+def read_file(run_dir, name, reader, best):
+    command = "pfedhn generalize --best" if best else "pfedhn generalize"
     return read_run_file(PROG, run_dir, name, reader,
-                         f"'{run_dir}' has no {name}: run `pfedhn generalize {run_dir}` first")
+                         f"'{run_dir}' has no {name}: run `{command} {run_dir}` first")
 
 
 def read_clients(f):
@@ -44,10 +46,11 @@ def read_clients(f):
     return rows
 
 
-def read_run(run_dir):
-    summary = read_file(run_dir, "novel.json", json.load)
+def read_run(run_dir, best=False):
+    suffix = "-best" if best else ""
+    summary = read_file(run_dir, f"novel{suffix}.json", json.load, best)
     training = float(summary["training_clients_test_accuracy"])
-    clients = read_file(run_dir, "novel_clients.csv", read_clients)
+    clients = read_file(run_dir, f"novel_clients{suffix}.csv", read_clients, best)
     for c in clients:
         c["gap"] = training - c["after"]
     return {"dir": run_dir, "algorithm": str(summary["algorithm"]), "summary": summary,
@@ -120,10 +123,12 @@ def main():
     parser.add_argument("--table", help="also write the Markdown table here")
     parser.add_argument("--labels", nargs="+", help="legend names, one per run (default: "
                         "the algorithm)")
+    parser.add_argument("--best", action="store_true", help="read the files of `pfedhn "
+                        "generalize --best` (novel-best.json, novel_clients-best.csv)")
     args = parser.parse_args()
     if args.labels and len(args.labels) != len(args.runs):
         fail(f"--labels names {len(args.labels)} runs but {len(args.runs)} are given")
-    runs = [read_run(d) for d in args.runs]  # every run checked before anything is drawn
+    runs = [read_run(d, args.best) for d in args.runs]  # every run checked before anything is drawn
     labels = args.labels or [r["algorithm"] for r in runs]
     text = table(runs, labels)
     if args.table:

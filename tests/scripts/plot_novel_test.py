@@ -10,17 +10,18 @@ SCRIPT = os.path.join(os.path.dirname(__file__), "..", "..", "scripts", "plot_no
 CSV_HEADER = "client,alpha,shift_tv,train_samples,test_acc_before,test_acc_after,val_acc_after"
 
 
-def make_run(root, name, algorithm, training_acc, rows):
-    """rows: (alpha or None, shift, acc before, acc after) per novel client."""
+def make_run(root, name, algorithm, training_acc, rows, suffix=""):
+    """rows: (alpha or None, shift, acc before, acc after) per novel client. suffix "-best"
+    writes the files of `pfedhn generalize --best`."""
     run = os.path.join(root, name)
-    os.makedirs(run)
-    with open(os.path.join(run, "novel_clients.csv"), "w") as f:
+    os.makedirs(run, exist_ok=True)
+    with open(os.path.join(run, f"novel_clients{suffix}.csv"), "w") as f:
         f.write(CSV_HEADER + "\n")
         for i, (alpha, shift, before, after) in enumerate(rows):
             a = "" if alpha is None else f"{alpha}"
             f.write(f"{90 + i},{a},{shift},400,{before},{after},{after}\n")
     pooled_after = sum(r[3] for r in rows) / len(rows)
-    with open(os.path.join(run, "novel.json"), "w") as f:
+    with open(os.path.join(run, f"novel{suffix}.json"), "w") as f:
         json.dump({"algorithm": algorithm, "steps": 10,
                    "training_clients_test_accuracy": training_acc,
                    "novel_test_accuracy_before": 0.3, "novel_test_accuracy_after": pooled_after,
@@ -61,6 +62,25 @@ class PlotNovelTest(unittest.TestCase):
             self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
             self.assertIn("pfedhn generalize", r.stderr)
             self.assertFalse(os.path.exists(out))
+
+    def test_best_reads_the_files_of_generalize_best(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            run = make_run(tmp, "hn", "pfedhn", 0.9, [(0.1, 0.7, 0.2, 0.8)])
+            out, md = os.path.join(tmp, "n.png"), os.path.join(tmp, "n.md")
+            r = plot("--best", run, "-o", out)
+            self.assertEqual(r.returncode, 2)
+            self.assertIn("pfedhn generalize --best", r.stderr)
+            self.assertIn("novel-best.json", r.stderr)
+            make_run(tmp, "hn", "pfedhn", 0.95, [(0.1, 0.7, 0.2, 0.5)], suffix="-best")
+            r = plot("--best", run, "-o", out, "--table", md)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            with open(md) as f:
+                lines = f.read().splitlines()
+            self.assertEqual(lines[2], "| pfedhn | 0.1 | 1 | 0.700 | 20.00 | 50.00 | 45.00 |")
+            r = plot(run, "-o", out, "--table", md)
+            with open(md) as f:
+                self.assertEqual(f.read().splitlines()[2],
+                                 "| pfedhn | 0.1 | 1 | 0.700 | 20.00 | 80.00 | 10.00 |")
 
     def test_labels_must_match_the_runs(self):
         with tempfile.TemporaryDirectory() as tmp:
