@@ -89,6 +89,8 @@ if [ $quick = 1 ]; then
   extra+=(client.num_epochs=5)
 fi
 read -r -a split <<<"$(holdout_args "$val")"
+suffixes=("")
+[ $best = 0 ] || suffixes+=(-best)
 run_dirs=()
 for m in $methods; do
   k=1 conf=conf/config.yaml
@@ -102,20 +104,16 @@ for m in $methods; do
     novel.num_clients="$novel" "novel.alphas=$alphas" client.clients_per_round="$k" \
     client.num_rounds="$rounds" eval_every="$m_every" num_threads="$threads" "${extra[@]}"
   # The same adaptation budget for every method: steps rounds of client.num_epochs SGD steps.
-  for which in newest best; do
-    flag=() log="$run.generalize.out"
-    if [ "$which" = best ]; then
-      [ $best = 1 ] || continue
-      flag=(--best) log="$run.generalize-best.out"
-    fi
-    "$bin" generalize "${flag[@]}" "$run" novel.steps="$steps" \
+  # "" adapts the newest checkpoint, "-best" best.pt (`generalize --best`, files *-best.*).
+  for suffix in "${suffixes[@]}"; do
+    log="$run.generalize$suffix.out"
+    "$bin" generalize ${suffix:+--best} "$run" novel.steps="$steps" \
       baseline.finetune_steps=$((steps * epochs)) num_threads="$threads" >"$log" 2>&1 ||
-      die "$m: generalize ${flag[*]} failed (exit $?); see $log"
+      die "$m: generalize ${suffix:+--best }failed (exit $?); see $log"
     echo "novel_clients: $m: $(head -n 1 "$log")"
   done
 done
-/usr/bin/python3 scripts/plot_novel.py "${run_dirs[@]}" -o "$out/novel.png" --table "$out/novel.md"
-if [ $best = 1 ]; then
-  /usr/bin/python3 scripts/plot_novel.py --best "${run_dirs[@]}" -o "$out/novel-best.png" \
-    --table "$out/novel-best.md"
-fi
+for suffix in "${suffixes[@]}"; do
+  /usr/bin/python3 scripts/plot_novel.py ${suffix:+--best} "${run_dirs[@]}" \
+    -o "$out/novel$suffix.png" --table "$out/novel$suffix.md"
+done

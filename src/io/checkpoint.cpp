@@ -293,7 +293,12 @@ void keep_as_best(const fs::path& run_dir, const fs::path& checkpoint) {
   fs::path tmp = best;
   tmp += ".tmp";
   std::error_code ec;
-  fs::copy_file(checkpoint, tmp, fs::copy_options::overwrite_existing, ec);
+  fs::remove(tmp, ec);
+  // Checkpoints are never rewritten in place (save_checkpoint renames a new file over the
+  // name), so a hard link is a copy that costs no I/O, and it outlives the pruning of
+  // `checkpoint`. Copy only where the file system has no hard links.
+  fs::create_hard_link(checkpoint, tmp, ec);
+  if (ec) fs::copy_file(checkpoint, tmp, fs::copy_options::overwrite_existing, ec);
   if (!ec) fs::rename(tmp, best, ec);
   if (ec) {
     std::error_code ignored;
