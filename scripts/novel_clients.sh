@@ -9,19 +9,23 @@ usage() {
 Usage: scripts/novel_clients.sh [--out DIR] [--root DIR] [--bin PATH] [--threads N] [--seed S]
                                 [--methods "pfedhn pfedhn_pc fedavg_ft perfedavg"]
                                 [--clients N] [--novel M] [--alphas LIST] [--updates N]
-                                [--steps N] [--best] [--quick]
+                                [--steps N] [--adapt "rounds loss"] [--novel-lr LR] [--best]
+                                [--quick]
 
 Every method trains on client.num_nodes - M clients of CIFAR-10 (the held-out split, train
 40,000 / val 5,000 / test 5,000 from the official training set, 2 classes per training client);
 the last M clients are novel, with Dirichlet(alpha) label proportions from a set-aside share of
 the data (novel.alphas; see docs/algorithms.md). Then `pfedhn generalize` adapts each novel
 client: pFedHN and pFedHN-PC train its embedding (pFedHN-PC also its local layer) for --steps
-rounds of client.num_epochs steps, the hypernetwork frozen; fedavg_ft fine-tunes the global
-model for the same number of SGD steps; perfedavg takes its own one-step personalisation.
+rounds of client.num_epochs steps, the hypernetwork frozen (--adapt: by the training round, or
+by SGD on the client's loss through the hypernetwork; see novel.adapt in
+docs/configuration.md); fedavg_ft fine-tunes the global model for the same number of SGD steps;
+perfedavg takes its own one-step personalisation.
 
 Runs are OUT/<method>/ (normal pfedhn run directories): a finished run is not trained again, a
-stopped one is resumed from its checkpoint; generalize runs again each time (it takes about a
-minute). OUT/novel.png and OUT/novel.md are the figure and the table.
+stopped one is resumed from its checkpoint; generalize runs again each time (a few minutes).
+OUT/novel.png and OUT/novel.md are the figure and the table, one entry per method and
+adaptation.
 
 Options:
   --out DIR       default outputs/novel
@@ -36,6 +40,9 @@ Options:
   --updates N     client updates per run (default 5000; the averaging baselines average
                   K=5 clients per round over N/5 rounds)
   --steps N       adaptation rounds for pFedHN and pFedHN-PC (default 10: 500 SGD steps)
+  --adapt LIST    novel.adapt of pFedHN and pFedHN-PC, each one adapted separately: rounds
+                  (default; files novel.json) and/or loss (ours; files novel-loss.json)
+  --novel-lr LR   novel.lr: lr of the novel embedding (default 0: the training embedding lr)
   --best          also adapt each run's best validation evaluation's model (`pfedhn generalize
                   --best`, checkpoints/best.pt) and draw it as OUT/novel-best.png and
                   OUT/novel-best.md, beside the final model's figure
@@ -56,12 +63,14 @@ source scripts/run_lib.sh
 prog=novel_clients
 out="" root=data bin=build/pfedhn threads=1 seed=1 clients=50 novel=10 updates=5000 steps=10
 alphas="[0.1, 0.25, 0.5, 1, 10]" methods="pfedhn pfedhn_pc fedavg_ft perfedavg" quick=0 best=0
+adapt=rounds novel_lr=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --out | --root | --bin | --threads | --seed | --methods | --clients | --novel | --alphas | \
-      --updates | --steps)
+      --updates | --steps | --adapt | --novel-lr)
       [ $# -ge 2 ] || die "$1 needs a value"
-      declare "${1#--}=$2"
+      opt=${1#--}
+      declare "${opt//-/_}=$2"
       shift
       ;;
     --quick) quick=1 ;;
@@ -73,6 +82,12 @@ while [ $# -gt 0 ]; do
 done
 require_int 1 threads clients novel updates steps
 require_int 0 seed
+[[ "$novel_lr" =~ ^([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$ ]] ||
+  die "--novel-lr must be a number >= 0, got '$novel_lr'"
+[ -n "$adapt" ] || die "--adapt is empty"
+for a in $adapt; do
+  case "$a" in rounds | loss) ;; *) die "--adapt: each mode must be rounds or loss, got '$a'" ;; esac
+done
 [ -x "$bin" ] || die "no pfedhn binary at '$bin'; build it first (scripts/build.sh)"
 for m in $methods; do
   case "$m" in pfedhn | pfedhn_pc | fedavg_ft | perfedavg) ;;
@@ -91,29 +106,41 @@ fi
 read -r -a split <<<"$(holdout_args "$val")"
 suffixes=("")
 [ $best = 0 ] || suffixes+=(-best)
-run_dirs=()
+declare -A results=([newest]="" [best]="")  # the generalize results files to draw, per model
+model_of() { if [ -n "$1" ]; then echo best; else echo newest; fi; }
 for m in $methods; do
   k=1 conf=conf/config.yaml
   case "$m" in fedavg_ft | perfedavg) k=5 ;; pfedhn_pc) conf=conf/cifar10_pc.yaml ;; esac
   rounds=$(((updates + k - 1) / k)) m_every=$(((every + k - 1) / k))
   [ $quick = 0 ] || m_every=$rounds
   run="$out/$m"
-  run_dirs+=("$run")
   train_run "$m" "$run" "$rounds" "$bin" 1 --config "$conf" algorithm="$m" seed="$seed" \
     dataset.root="$root" "${split[@]}" client.num_nodes="$clients" \
     novel.num_clients="$novel" "novel.alphas=$alphas" client.clients_per_round="$k" \
     client.num_rounds="$rounds" eval_every="$m_every" num_threads="$threads" "${extra[@]}"
   # The same adaptation budget for every method: steps rounds of client.num_epochs SGD steps.
-  # "" adapts the newest checkpoint, "-best" best.pt (`generalize --best`, files *-best.*).
-  for suffix in "${suffixes[@]}"; do
-    log="$run.generalize$suffix.out"
-    "$bin" generalize ${suffix:+--best} "$run" novel.steps="$steps" \
-      baseline.finetune_steps=$((steps * epochs)) num_threads="$threads" >"$log" 2>&1 ||
-      die "$m: generalize ${suffix:+--best }failed (exit $?); see $log"
-    echo "novel_clients: $m: $(head -n 1 "$log")"
+  # "" adapts the newest checkpoint, "-best" best.pt (`generalize --best`, files *-best.*); a
+  # hypernetwork is adapted once per --adapt mode (novel.adapt=loss writes files *-loss*.*).
+  modes=(rounds) lr=()
+  case "$m" in pfedhn | pfedhn_pc)
+    read -r -a modes <<<"$adapt"
+    [ "$novel_lr" = 0 ] || lr=(novel.lr="$novel_lr")
+    ;;
+  esac
+  for mode in "${modes[@]}"; do
+    tag=$([ "$mode" = loss ] && echo -loss || true)
+    for suffix in "${suffixes[@]}"; do
+      log="$run.generalize$tag$suffix.out"
+      "$bin" generalize ${suffix:+--best} "$run" novel.steps="$steps" novel.adapt="$mode" "${lr[@]}" \
+        baseline.finetune_steps=$((steps * epochs)) num_threads="$threads" >"$log" 2>&1 ||
+        die "$m: generalize $mode ${suffix:+--best }failed (exit $?); see $log"
+      echo "novel_clients: $m ($mode): $(head -n 1 "$log")"
+      results[$(model_of "$suffix")]+=" $run/novel$tag$suffix.json"
+    done
   done
 done
 for suffix in "${suffixes[@]}"; do
-  /usr/bin/python3 scripts/plot_novel.py ${suffix:+--best} "${run_dirs[@]}" \
+  read -r -a files <<<"${results[$(model_of "$suffix")]}"
+  /usr/bin/python3 scripts/plot_novel.py "${files[@]}" \
     -o "$out/novel$suffix.png" --table "$out/novel$suffix.md"
 done

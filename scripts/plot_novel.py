@@ -1,11 +1,15 @@
 #!/usr/bin/python3
 """Novel clients (the paper's Section 5.3, Figure 2): accuracy against distribution shift.
 
-    scripts/plot_novel.py RUN_DIR... [-o OUT.png] [--table OUT.md] [--best]
+    scripts/plot_novel.py RUN_DIR|RESULTS.json... [-o OUT.png] [--table OUT.md] [--best]
 
 Each RUN_DIR is a run on which `pfedhn generalize` has been run (novel_clients.csv and
 novel.json; with --best, the files of `pfedhn generalize --best`, novel_clients-best.csv and
-novel-best.json, which adapt the model of the run's best validation evaluation). The figure has two panels against the novel client's distribution shift (the total
+novel-best.json, which adapt the model of the run's best validation evaluation). A results file
+RUN_DIR/novel<X>.json names one adaptation directly (e.g. novel-loss.json of `pfedhn generalize
+novel.adapt=loss`), read with RUN_DIR/novel_clients<X>.csv; --best does not apply to it. The
+default legend is the algorithm, with the adaptation when it is not the rounds of training
+(e.g. "pfedhn (loss)"). The figure has two panels against the novel client's distribution shift (the total
 variation distance between its training labels and those of all training clients): its test
 accuracy after adaptation, and the generalization gap (the training clients' pooled test
 accuracy minus the novel client's), one colour per run, with the mean over the clients of each
@@ -17,6 +21,7 @@ A missing or unreadable file stops the script with one line naming it, exit 2.
 import argparse
 import csv
 import json
+import os
 from collections import defaultdict
 
 from run_files import read_file as read_run_file, fail as fail_in
@@ -46,15 +51,29 @@ def read_clients(f):
     return rows
 
 
-def read_run(run_dir, best=False):
+def results_files(path, best):
+    """(run dir, summary file name, clients file name) of a RUN_DIR or a novel<X>.json."""
+    if path.endswith(".json"):
+        run_dir, name = os.path.split(path)
+        if not (name.startswith("novel") and not name.startswith("novel_clients")):
+            fail(f"'{path}': a results file must be a run's novel<X>.json")
+        return run_dir or ".", name, "novel_clients" + name[len("novel"):-len(".json")] + ".csv"
     suffix = "-best" if best else ""
-    summary = read_file(run_dir, f"novel{suffix}.json", json.load, best)
+    return path, f"novel{suffix}.json", f"novel_clients{suffix}.csv"
+
+
+def read_run(path, best=False):
+    run_dir, summary_name, clients_name = results_files(path, best)
+    summary = read_file(run_dir, summary_name, json.load, best)
     training = float(summary["training_clients_test_accuracy"])
-    clients = read_file(run_dir, f"novel_clients{suffix}.csv", read_clients, best)
+    clients = read_file(run_dir, clients_name, read_clients, best)
     for c in clients:
         c["gap"] = training - c["after"]
-    return {"dir": run_dir, "algorithm": str(summary["algorithm"]), "summary": summary,
-            "training": training, "clients": clients}
+    label = str(summary["algorithm"])
+    if summary.get("adapt") not in (None, "rounds", "baseline"):
+        label += f" ({summary['adapt']})"
+    return {"dir": run_dir, "algorithm": str(summary["algorithm"]), "label": label,
+            "summary": summary, "training": training, "clients": clients}
 
 
 def by_alpha(clients):
@@ -84,7 +103,8 @@ def table(runs, labels):
               "|---|---|---|---|---|---|"]
     for run, label in zip(runs, labels):
         s = run["summary"]
-        lines.append(f"| {label} | {s.get('steps', '?')} | {100 * run['training']:.2f} | "
+        lines.append(f"| {label} | {s.get('steps', '?')} | {s.get('sgd_steps', '?')} | "
+                     f"{100 * run['training']:.2f} | "
                      f"{100 * float(s['novel_test_accuracy_before']):.2f} | "
                      f"{100 * float(s['novel_test_accuracy_after']):.2f} | "
                      f"{100 * float(s['generalization_gap']):.2f} |")
@@ -118,7 +138,7 @@ def plot(runs, labels, out):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("runs", nargs="+", metavar="RUN_DIR")
+    parser.add_argument("runs", nargs="+", metavar="RUN_DIR|RESULTS.json")
     parser.add_argument("-o", "--out", default="novel.png", help="figure (default novel.png)")
     parser.add_argument("--table", help="also write the Markdown table here")
     parser.add_argument("--labels", nargs="+", help="legend names, one per run (default: "
@@ -129,7 +149,7 @@ def main():
     if args.labels and len(args.labels) != len(args.runs):
         fail(f"--labels names {len(args.labels)} runs but {len(args.runs)} are given")
     runs = [read_run(d, args.best) for d in args.runs]  # every run checked before anything is drawn
-    labels = args.labels or [r["algorithm"] for r in runs]
+    labels = args.labels or [r["label"] for r in runs]
     text = table(runs, labels)
     if args.table:
         with open(args.table, "w") as f:

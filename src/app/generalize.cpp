@@ -19,7 +19,12 @@ namespace {
 
 // The adaptation's own settings, and the keys that never change results.
 bool may_change(const std::string& key) {
-  return key == "novel.steps" || key == "baseline.finetune_steps" || !config::changes_results(key);
+  return key == "novel.steps" || key == "novel.adapt" || key == "novel.lr" ||
+         key == "baseline.finetune_steps" || !config::changes_results(key);
+}
+
+bool adapts_by_loss(const config::Config& cfg) {
+  return cfg.novel.adapt == config::NovelAdapt::kLoss;
 }
 
 // Label histogram of some clients' training data, normalised.
@@ -41,6 +46,17 @@ int64_t adaptation_steps(const config::Config& cfg) {
   return cfg.algorithm == config::Algorithm::kFedAvgFT ? cfg.baseline.finetune_steps : 0;
 }
 
+// The same in SGD steps on the client's batches (a pFedHN round is client.num_epochs of them).
+int64_t adaptation_sgd_steps(const config::Config& cfg) {
+  const int64_t steps = adaptation_steps(cfg);
+  return config::uses_hypernetwork(cfg.algorithm) ? steps * cfg.client.num_epochs : steps;
+}
+
+// The output files' suffix: novel{suffix}.json and novel_clients{suffix}.csv.
+std::string results_suffix(const config::Config& cfg, bool at_best) {
+  return std::string(adapts_by_loss(cfg) ? "-loss" : "") + (at_best ? "-best" : "");
+}
+
 // The trained run's config with `options`' overrides; refuses any change but the allowed keys.
 config::Config generalize_config(const GeneralizeOptions& options) {
   const fs::path run_dir = options.run_dir;
@@ -53,9 +69,13 @@ config::Config generalize_config(const GeneralizeOptions& options) {
     if (!info.alias_of.empty() || may_change(info.key)) continue;
     if (config::config_value(trained, info.key) != config::config_value(cfg, info.key)) {
       throw UserError("generalize cannot change " + info.key +
-                      " (only novel.steps, baseline.finetune_steps and the keys that never "
-                      "change results, e.g. num_threads, may be given)");
+                      " (only novel.steps, novel.adapt, novel.lr, baseline.finetune_steps and "
+                      "the keys that never change results, e.g. num_threads, may be given)");
     }
+  }
+  if (adapts_by_loss(cfg) && !config::uses_hypernetwork(cfg.algorithm)) {
+    throw UserError("novel.adapt=loss fits a hypernetwork's embedding; run '" + run_dir.string() +
+                    "' trained " + config::to_string(cfg.algorithm) + " (drop novel.adapt)");
   }
   if (cfg.novel.num_clients == 0) {
     throw UserError("run '" + run_dir.string() +
@@ -116,7 +136,7 @@ void write_novel_results(const fs::path& run_dir, bool at_best, const config::Co
                     {"test_acc_before", before.test.client_accuracy[i]},
                     {"test_acc_after", after.test.client_accuracy[i]}});
   }
-  const std::string suffix = at_best ? "-best" : "";
+  const std::string suffix = results_suffix(cfg, at_best);
   const fs::path clients_csv = run_dir / ("novel_clients" + suffix + ".csv");
   io::write_file_atomic(clients_csv, csv);
   const nlohmann::json summary = {
@@ -125,9 +145,16 @@ void write_novel_results(const fs::path& run_dir, bool at_best, const config::Co
       {"checkpoint_round", round},
       {"novel_clients", cfg.novel.num_clients},
       {"steps", adaptation_steps(cfg)},
+      {"sgd_steps", adaptation_sgd_steps(cfg)},
+      {"adapt",
+       config::uses_hypernetwork(cfg.algorithm) ? config::to_string(cfg.novel.adapt) : "baseline"},
+      {"embedding_lr", config::uses_hypernetwork(cfg.algorithm)
+                           ? nlohmann::json(cfg.effective_novel_lr())
+                           : nlohmann::json(nullptr)},
       {"training_clients_test_accuracy", on_training.test.accuracy},
       {"novel_test_accuracy_before", before.test.accuracy},
       {"novel_test_accuracy_after", after.test.accuracy},
+      {"novel_val_accuracy_after", after.val.accuracy},  // for choosing novel.lr or steps
       {"generalization_gap", on_training.test.accuracy - after.test.accuracy},
       {"clients", rows}};
   io::write_file_atomic(run_dir / ("novel" + suffix + ".json"), summary.dump(2) + "\n");

@@ -57,6 +57,12 @@ struct EnumNames<DeviceKind> {
       {{DeviceKind::kAuto, "auto"}, {DeviceKind::kCpu, "cpu"}, {DeviceKind::kCuda, "cuda"}}};
 };
 
+template <>
+struct EnumNames<NovelAdapt> {
+  static constexpr std::array<std::pair<NovelAdapt, const char*>, 2> kValues{
+      {{NovelAdapt::kRounds, "rounds"}, {NovelAdapt::kLoss, "loss"}}};
+};
+
 template <typename E>
 std::string enum_name(E value) {
   for (const auto& [v, name] : EnumNames<E>::kValues) {

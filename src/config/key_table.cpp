@@ -254,8 +254,16 @@ std::vector<KeyDescriptor> build_key_table() {
       int_key("novel.num_clients",
               "clients held out of training, the last ones (pfedhn generalize adapts them)",
               field(&Config::novel, &NovelConfig::num_clients), at_least(0)),
-      int_key("novel.steps", "pfedhn generalize: embedding-only rounds per novel client",
+      int_key("novel.steps",
+              "pfedhn generalize: embedding-only rounds per novel client (novel.adapt=loss: "
+              "that many times client.num_epochs SGD steps)",
               field(&Config::novel, &NovelConfig::steps), at_least(1)),
+      enum_key<NovelAdapt>("novel.adapt",
+                           "how generalize fits a novel client's embedding: rounds (delta_theta "
+                           "through the frozen hypernetwork) or loss (ours: SGD on its loss)",
+                           field(&Config::novel, &NovelConfig::adapt)),
+      float_key("novel.lr", "lr of a novel client's embedding; 0 = the training embedding lr",
+                field(&Config::novel, &NovelConfig::lr), at_least(0)),
       float_list_key("novel.alphas",
                      "[] = novel clients are the last ones of the partition; else novel client "
                      "j gets Dirichlet(alphas[j mod n]) class proportions from a set-aside share",

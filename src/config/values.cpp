@@ -176,5 +176,8 @@ std::string to_string(TestSplit t) {
 std::string to_string(DeviceKind d) {
   return detail::enum_name(d);
 }
+std::string to_string(NovelAdapt a) {
+  return detail::enum_name(a);
+}
 
 }  // namespace pfedhn::config

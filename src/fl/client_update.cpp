@@ -1,10 +1,9 @@
 #include "pfedhn/fl/client_update.h"
 
-#include <algorithm>
 #include <vector>
 
+#include "pfedhn/fl/batch_sampler.h"
 #include "pfedhn/fl/sgd.h"
-#include "pfedhn/util/rng.h"
 
 namespace pfedhn::fl {
 namespace {
@@ -12,33 +11,6 @@ namespace {
 torch::optim::SGDOptions sgd_options(const ClientUpdateOptions& opts) {
   return torch::optim::SGDOptions(opts.lr).momentum(opts.momentum).weight_decay(opts.weight_decay);
 }
-
-// Draws `batch` distinct positions of the client's data and maps them to dataset indices.
-class BatchSampler {
- public:
-  BatchSampler(const torch::Tensor& client_indices, int64_t batch_size, uint64_t seed)
-      : indices_(client_indices.to(torch::kCPU).contiguous()),
-        batch_(std::min<int64_t>(batch_size, indices_.size(0))),
-        rng_(seed),
-        positions_(static_cast<size_t>(batch_)) {}
-
-  // Fills and returns a CPU int64 tensor of dataset indices.
-  const torch::Tensor& next() {
-    rng_.sample_without_replacement(indices_.size(0), batch_, scratch_, positions_.data());
-    const int64_t* src = indices_.data_ptr<int64_t>();
-    int64_t* dst = batch_indices_.data_ptr<int64_t>();
-    for (int64_t i = 0; i < batch_; ++i) dst[i] = src[positions_[static_cast<size_t>(i)]];
-    return batch_indices_;
-  }
-
- private:
-  torch::Tensor indices_;
-  int64_t batch_;
-  Rng rng_;
-  std::vector<int64_t> scratch_;
-  std::vector<int64_t> positions_;
-  torch::Tensor batch_indices_ = torch::empty({batch_}, torch::kLong);
-};
 
 // theta_tilde as views into one flat buffer, whose gradients accumulate in place into a second
 // flat buffer (autograd adds into a defined .grad rather than replacing it), so that zeroing,

@@ -34,7 +34,8 @@ Trainer::Trainer(const config::Config& cfg, const data::DatasetSplits& data,
       clients_per_round_(cfg.client.clients_per_round),
       seed_(cfg.seed),
       num_training_(num_training_clients(cfg)),
-      embed_lr_(cfg.effective_embed_lr()),
+      novel_adapt_(cfg.novel.adapt),
+      novel_lr_(cfg.effective_novel_lr()),
       data_(data),
       clients_(std::move(clients)) {
   client_opts_ = client_options_from_config(cfg);

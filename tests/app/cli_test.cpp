@@ -267,6 +267,51 @@ TEST(Cli, GeneralizeBestAdaptsTheBestEvaluationsModelIntoItsOwnFiles) {
   EXPECT_NE(missing.output.find("best.pt"), std::string::npos) << missing.output;
 }
 
+// novel.adapt=loss (ours) writes its own files beside the rounds adaptation's, records how it
+// adapted, and is refused for a baseline, which has no embedding to fit.
+TEST(Cli, GeneralizeByLossWritesItsOwnFilesAndNamesTheMode) {
+  TempDir tmp;
+  write_learnable_mnist(tmp / "data" / "mnist");
+  const fs::path run_dir = tmp / "run";
+  const std::string common = std::string(kFastTraining) +
+                             " dataset.root=" + (tmp / "data").string() +
+                             " client.num_rounds=20 eval_every=10";
+  ASSERT_EQ(
+      run("train " + common + " novel.num_clients=2 --output-dir " + run_dir.string()).exit_code,
+      0);
+  ASSERT_EQ(run("generalize " + run_dir.string() + " novel.steps=2").exit_code, 0);
+  const auto by_loss =
+      run("generalize " + run_dir.string() + " novel.steps=2 novel.adapt=loss novel.lr=0.05");
+  ASSERT_EQ(by_loss.exit_code, 0) << by_loss.output;
+  EXPECT_NE(by_loss.output.find("novel_clients-loss.csv"), std::string::npos) << by_loss.output;
+  const auto rounds = nlohmann::json::parse(slurp(run_dir / "novel.json"));
+  const auto loss = nlohmann::json::parse(slurp(run_dir / "novel-loss.json"));
+  EXPECT_EQ(rounds["adapt"].get<std::string>(), "rounds");
+  EXPECT_EQ(loss["adapt"].get<std::string>(), "loss");
+  EXPECT_EQ(loss["steps"].get<int>(), 2);
+  const auto cfg = config::load_config_file(run_dir / "config.yaml");
+  EXPECT_EQ(loss["sgd_steps"].get<int64_t>(), 2 * cfg.client.num_epochs);
+  EXPECT_DOUBLE_EQ(loss["embedding_lr"].get<double>(), 0.05);
+  EXPECT_DOUBLE_EQ(rounds["embedding_lr"].get<double>(), cfg.effective_embed_lr());
+  // Same model before adapting, so the same "before"; a different adaptation after.
+  EXPECT_DOUBLE_EQ(loss["novel_test_accuracy_before"].get<double>(),
+                   rounds["novel_test_accuracy_before"].get<double>());
+  EXPECT_EQ(count_lines(slurp(run_dir / "novel_clients-loss.csv")), 3u);
+  EXPECT_GE(loss["novel_val_accuracy_after"].get<double>(), 0.0);
+  EXPECT_LE(loss["novel_val_accuracy_after"].get<double>(), 1.0);
+
+  const fs::path fedavg = tmp / "fedavg";
+  ASSERT_EQ(run("train " + common + " algorithm=fedavg novel.num_clients=2 --output-dir " +
+                fedavg.string())
+                .exit_code,
+            0);
+  const auto refused = run("generalize " + fedavg.string() + " novel.adapt=loss");
+  EXPECT_EQ(refused.exit_code, 2);
+  EXPECT_EQ(count_lines(refused.output), 1u) << refused.output;
+  EXPECT_NE(refused.output.find("novel.adapt=loss"), std::string::npos) << refused.output;
+  EXPECT_FALSE(fs::exists(fedavg / "novel-loss.json"));
+}
+
 // FedAvg + FT adapts inside its client model: "before" must be the global model without
 // fine-tuning, whatever baseline.finetune_steps the adaptation is given.
 TEST(Cli, GeneralizeWithFedAvgFtMeasuresBeforeWithoutFineTuning) {

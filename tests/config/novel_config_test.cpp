@@ -24,7 +24,9 @@ TEST(NovelAlphasKey, IsEmptyByDefaultAndReadInEveryForm) {
   const Config file = parse_config_text("novel:\n  alphas:\n    - 0.1\n    - 2\n", "f");
   EXPECT_EQ(file.novel.alphas, (Doubles{0.1, 2.0}));
   for (const auto& info : all_keys()) {
-    if (info.key == "novel.alphas") EXPECT_EQ(info.type, "float list");
+    if (info.key == "novel.alphas") {
+      EXPECT_EQ(info.type, "float list");
+    }
   }
 }
 
@@ -53,6 +55,28 @@ TEST(NovelAlphasKey, BadValuesAreErrorsNamingTheKey) {
   EXPECT_TRUE(Contains(validation_error({"novel.alphas=[0.5]"}), "needs novel.num_clients > 0"));
   Config ok = overridden({"novel.num_clients=2", "novel.alphas=[0.1, 10]"});
   EXPECT_NO_THROW(resolve_and_validate(ok));
+}
+
+// novel.adapt and novel.lr: how pfedhn generalize fits a novel client's embedding.
+TEST(NovelAdaptKeys, DefaultToTheRoundsAndTheTrainingEmbeddingLr) {
+  EXPECT_EQ(Config{}.novel.adapt, NovelAdapt::kRounds);
+  EXPECT_EQ(config_value(Config{}, "novel.adapt"), "rounds");
+  const Config loss = overridden({"novel.adapt=loss", "novel.lr=0.2"});
+  EXPECT_EQ(loss.novel.adapt, NovelAdapt::kLoss);
+  EXPECT_DOUBLE_EQ(loss.effective_novel_lr(), 0.2);
+  EXPECT_DOUBLE_EQ(overridden({"server.lr=0.03"}).effective_novel_lr(), 0.03);
+  EXPECT_DOUBLE_EQ(overridden({"server.embed_lr=0.07"}).effective_novel_lr(), 0.07);
+  const Config round_trip = parse_config_text(to_yaml(loss), "round trip");
+  EXPECT_EQ(round_trip.novel.adapt, NovelAdapt::kLoss);
+  EXPECT_DOUBLE_EQ(round_trip.novel.lr, 0.2);
+  const std::string bad = config_error([] { overridden({"novel.adapt=gradient"}); });
+  EXPECT_TRUE(Contains(bad, "novel.adapt")) << bad;
+  EXPECT_TRUE(Contains(bad, "rounds")) << bad;
+  const std::string negative = config_error([] {
+    Config cfg = overridden({"novel.lr=-1"});
+    resolve_and_validate(cfg);
+  });
+  EXPECT_TRUE(Contains(negative, "novel.lr")) << negative;
 }
 
 }  // namespace

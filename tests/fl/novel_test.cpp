@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <sstream>
+#include <vector>
 
 #include "pfedhn/eval/evaluator.h"
 #include "pfedhn/fl/baselines.h"
@@ -69,6 +71,99 @@ TEST(NovelClients, AdaptingFitsOnlyTheNovelClientsEmbeddingAndHelpsIt) {
   EXPECT_GT(after.test.accuracy, before.test.accuracy + 0.05)
       << "before " << before.test.accuracy << " after " << after.test.accuracy;
   EXPECT_THROW(t.adapt_novel_client(0, 1), c10::Error);  // not a novel client
+}
+
+// The embedding table and, for pFedHN-PC, the novel client's local layer, as copies.
+struct NovelState {
+  torch::Tensor embeddings;
+  std::vector<torch::Tensor> network, local;
+};
+NovelState snapshot(Trainer& t, int64_t client) {
+  NovelState s;
+  s.embeddings = t.hypernetwork()->embedding_parameters()[0].detach().clone();
+  for (const auto& p : t.hypernetwork()->network_parameters())
+    s.network.push_back(p.detach().clone());
+  if (t.has_local_states()) {
+    for (const auto& p : t.local_states()[static_cast<size_t>(client)].layer->parameters()) {
+      s.local.push_back(p.detach().clone());
+    }
+  }
+  return s;
+}
+
+// novel.adapt=loss (ours): SGD on the client's loss through the frozen hypernetwork moves the
+// novel client's embedding (and pFedHN-PC's local layer) only, helps it, and is a pure
+// function of the seed.
+TEST(NovelClients, FittingByLossMovesOnlyTheNovelClientAndHelpsIt) {
+  const auto d = testing::synthetic_mnist(3000, 600, 600);
+  for (const auto algorithm : {config::Algorithm::kPFedHN, config::Algorithm::kPFedHNPC}) {
+    auto cfg = novel_config(algorithm);
+    const auto clients = testing::partition_for(d, cfg);
+    Trainer t(cfg, d, clients, torch::kCPU);
+    for (int64_t r = 0; r < 150; ++r) t.run_round(r);
+    cfg.novel.adapt = config::NovelAdapt::kLoss;
+    cfg.novel.lr = 0.05;
+    Trainer fit(cfg, d, clients, torch::kCPU);
+    Trainer again(cfg, d, clients, torch::kCPU);
+    {
+      torch::serialize::OutputArchive out;
+      t.save(out);
+      std::stringstream bytes;
+      out.save_to(bytes);
+      for (Trainer* dst : {&fit, &again}) {
+        torch::serialize::InputArchive in;
+        bytes.seekg(0);
+        in.load_from(bytes);
+        dst->load(in);
+      }
+    }
+    const std::vector<data::ClientIndices> novel(clients.begin() + 6, clients.end());
+    auto novel_eval = [&](Trainer& tr) {
+      return eval::evaluate_all(
+          0, [&](int64_t i) { return tr.client_model(6 + i); }, d, novel, 256);
+    };
+    const auto before = novel_eval(fit);
+    const auto s0 = snapshot(fit, 6);
+    fit.adapt_novel_client(6, 10);
+    const auto s1 = snapshot(fit, 6);
+    EXPECT_TRUE(torch::equal(s0.embeddings.slice(0, 0, 6), s1.embeddings.slice(0, 0, 6)));
+    EXPECT_TRUE(torch::equal(s0.embeddings[7], s1.embeddings[7]));
+    EXPECT_FALSE(torch::equal(s0.embeddings[6], s1.embeddings[6]));
+    for (size_t i = 0; i < s0.network.size(); ++i) {
+      EXPECT_TRUE(torch::equal(s0.network[i], s1.network[i])) << "hypernetwork moved";
+    }
+    ASSERT_EQ(s0.local.size(), algorithm == config::Algorithm::kPFedHNPC ? 2u : 0u);
+    for (size_t i = 0; i < s0.local.size(); ++i) {
+      EXPECT_FALSE(torch::equal(s0.local[i], s1.local[i])) << "local layer did not train";
+    }
+    fit.adapt_novel_client(7, 10);
+    const auto after = novel_eval(fit);
+    EXPECT_GT(after.test.accuracy, before.test.accuracy + 0.05)
+        << config::to_string(algorithm) << ": before " << before.test.accuracy << " after "
+        << after.test.accuracy;
+
+    again.adapt_novel_client(6, 10);
+    again.adapt_novel_client(7, 10);
+    EXPECT_TRUE(torch::equal(snapshot(again, 7).embeddings, snapshot(fit, 7).embeddings));
+  }
+}
+
+// novel.lr sets the embedding's step in the rounds adaptation too: a larger lr moves it further.
+TEST(NovelClients, NovelLrScalesTheRoundsAdaptationsStep) {
+  const auto d = testing::synthetic_mnist(3000, 600, 600);
+  auto cfg = novel_config(config::Algorithm::kPFedHN);
+  const auto clients = testing::partition_for(d, cfg);
+  auto moved = [&](double lr) {
+    cfg.novel.lr = lr;
+    Trainer t(cfg, d, clients, torch::kCPU);
+    for (int64_t r = 0; r < 20; ++r) t.run_round(r);
+    const auto e0 = snapshot(t, 6).embeddings[6];
+    t.adapt_novel_client(6, 1);
+    return (snapshot(t, 6).embeddings[6] - e0).norm().item<double>();
+  };
+  const double small = moved(0.01), large = moved(0.1);
+  EXPECT_GT(small, 0.0);
+  EXPECT_NEAR(large / small, 10.0, 0.5);  // one momentum step from zero: proportional to lr
 }
 
 }  // namespace

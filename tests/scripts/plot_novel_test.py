@@ -10,9 +10,9 @@ SCRIPT = os.path.join(os.path.dirname(__file__), "..", "..", "scripts", "plot_no
 CSV_HEADER = "client,alpha,shift_tv,train_samples,test_acc_before,test_acc_after,val_acc_after"
 
 
-def make_run(root, name, algorithm, training_acc, rows, suffix=""):
+def make_run(root, name, algorithm, training_acc, rows, suffix="", adapt=None):
     """rows: (alpha or None, shift, acc before, acc after) per novel client. suffix "-best"
-    writes the files of `pfedhn generalize --best`."""
+    writes the files of `pfedhn generalize --best`, "-loss" those of novel.adapt=loss."""
     run = os.path.join(root, name)
     os.makedirs(run, exist_ok=True)
     with open(os.path.join(run, f"novel_clients{suffix}.csv"), "w") as f:
@@ -22,10 +22,13 @@ def make_run(root, name, algorithm, training_acc, rows, suffix=""):
             f.write(f"{90 + i},{a},{shift},400,{before},{after},{after}\n")
     pooled_after = sum(r[3] for r in rows) / len(rows)
     with open(os.path.join(run, f"novel{suffix}.json"), "w") as f:
-        json.dump({"algorithm": algorithm, "steps": 10,
+        summary = {"algorithm": algorithm, "steps": 10, "sgd_steps": 500,
                    "training_clients_test_accuracy": training_acc,
                    "novel_test_accuracy_before": 0.3, "novel_test_accuracy_after": pooled_after,
-                   "generalization_gap": training_acc - pooled_after}, f)
+                   "generalization_gap": training_acc - pooled_after}
+        if adapt:
+            summary["adapt"] = adapt
+        json.dump(summary, f)
     return run
 
 
@@ -50,7 +53,7 @@ class PlotNovelTest(unittest.TestCase):
             self.assertEqual(lines[2], "| pfedhn | 10 | 1 | 0.100 | 40.00 | 60.00 | 30.00 |")
             self.assertEqual(lines[3], "| pfedhn | 0.1 | 2 | 0.600 | 25.00 | 85.00 | 5.00 |")
             self.assertEqual(lines[4], "| fedavg_ft | – | 1 | 0.300 | 50.00 | 70.00 | 10.00 |")
-            self.assertIn("| pfedhn | 10 | 90.00 | 30.00 | 76.67 | 13.33 |", lines)
+            self.assertIn("| pfedhn | 10 | 500 | 90.00 | 30.00 | 76.67 | 13.33 |", lines)
 
     def test_run_without_generalize_output_is_one_line_and_exit_2(self):
         with tempfile.TemporaryDirectory() as tmp:
@@ -81,6 +84,27 @@ class PlotNovelTest(unittest.TestCase):
             with open(md) as f:
                 self.assertEqual(f.read().splitlines()[2],
                                  "| pfedhn | 0.1 | 1 | 0.700 | 20.00 | 80.00 | 10.00 |")
+
+    def test_a_results_file_names_one_adaptation_and_labels_its_mode(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            run = make_run(tmp, "hn", "pfedhn", 0.9, [(0.1, 0.7, 0.2, 0.3)], adapt="rounds")
+            make_run(tmp, "hn", "pfedhn", 0.9, [(0.1, 0.7, 0.2, 0.8)], suffix="-loss",
+                     adapt="loss")
+            out, md = os.path.join(tmp, "n.png"), os.path.join(tmp, "n.md")
+            r = plot(run, os.path.join(run, "novel-loss.json"), "-o", out, "--table", md)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            with open(md) as f:
+                lines = f.read().splitlines()
+            self.assertEqual(lines[2], "| pfedhn | 0.1 | 1 | 0.700 | 20.00 | 30.00 | 60.00 |")
+            self.assertEqual(lines[3],
+                             "| pfedhn (loss) | 0.1 | 1 | 0.700 | 20.00 | 80.00 | 10.00 |")
+            os.remove(os.path.join(run, "novel_clients-loss.csv"))
+            r = plot(os.path.join(run, "novel-loss.json"), "-o", out)
+            self.assertEqual(r.returncode, 2)
+            self.assertIn("novel_clients-loss.csv", r.stderr)
+            r = plot(os.path.join(run, "results.json"), "-o", out)
+            self.assertEqual(r.returncode, 2)
+            self.assertIn("novel<X>.json", r.stderr)
 
     def test_labels_must_match_the_runs(self):
         with tempfile.TemporaryDirectory() as tmp:

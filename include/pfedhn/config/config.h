@@ -27,6 +27,12 @@ enum class PartitionKind { kClasses, kDirichlet };
 // disjoint from validation (for when the official test set is absent).
 enum class TestSplit { kOfficial, kHoldout };
 enum class DeviceKind { kAuto, kCpu, kCuda };
+// How `pfedhn generalize` fits a novel client's embedding (hypernetwork frozen). rounds: the
+// paper's round with the hypernetwork frozen (the client trains its generated weights, and
+// delta_theta's vector-Jacobian product steps the embedding once per round). loss (ours): SGD
+// steps on the client's training loss, backpropagated through the hypernetwork into the
+// embedding, one embedding step per batch.
+enum class NovelAdapt { kRounds, kLoss };
 
 struct DatasetConfig {
   std::string data = "cifar10";  // mnist | fashion_mnist | cifar10 | cifar100
@@ -83,6 +89,8 @@ struct BaselineConfig {
 struct NovelConfig {
   int64_t num_clients = 0;  // the last this-many clients take no part in training
   int64_t steps = 10;       // pfedhn: rounds of embedding-only training per novel client
+  NovelAdapt adapt = NovelAdapt::kRounds;
+  double lr = 0.0;  // lr of the novel client's embedding; 0 = the training embedding lr
   // [] = the novel clients are the last ones of the one partition. Otherwise (ours) a share
   // num_clients / client.num_nodes of every class is set aside and novel client j draws its
   // class proportions from Dirichlet(alphas[j mod n]): a chosen spread of label shifts.
@@ -112,6 +120,7 @@ struct Config {
   std::set<std::string> explicit_keys;
 
   double effective_embed_lr() const { return server.embed_lr > 0 ? server.embed_lr : server.lr; }
+  double effective_novel_lr() const { return novel.lr > 0 ? novel.lr : effective_embed_lr(); }
   int64_t effective_embedding_dim() const {
     return server.embedding_dim > 0 ? server.embedding_dim
                                     : 1 + client.num_nodes / server.embedding_dim_denominator;
@@ -165,5 +174,6 @@ std::string to_string(Algorithm a);
 std::string to_string(PartitionKind p);
 std::string to_string(TestSplit t);
 std::string to_string(DeviceKind d);
+std::string to_string(NovelAdapt a);
 
 }  // namespace pfedhn::config

@@ -81,13 +81,18 @@ class Trainer : public Algorithm {
   int64_t clients_per_round() const override { return clients_per_round_; }
 
  private:
+  // The two ways of adapt_novel_client (config::NovelAdapt), for `rounds` rounds each.
+  void adapt_by_rounds(int64_t client, int64_t rounds);
+  void adapt_by_loss(int64_t client, int64_t rounds);
+
   models::TargetSpec spec_;
   ClientUpdateOptions client_opts_;
   double server_grad_clip_;
   int64_t clients_per_round_ = 1;
   uint64_t seed_;
-  int64_t num_training_;  // clients sampled for rounds: all but the novel ones
-  double embed_lr_;       // for adapt_novel_client
+  int64_t num_training_;            // clients sampled for rounds: all but the novel ones
+  config::NovelAdapt novel_adapt_;  // for adapt_novel_client
+  double novel_lr_;
   const data::DatasetSplits& data_;
   std::vector<data::ClientIndices> clients_;
   models::HyperNetwork hnet_{nullptr};
