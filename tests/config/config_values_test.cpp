@@ -479,6 +479,8 @@ const std::set<std::string>& expected_keys() {
                                           "baseline.perfedavg_alpha",
                                           "novel.num_clients",
                                           "novel.steps",
+                                          "novel.adapt",
+                                          "novel.lr",
                                           "novel.alphas"};
   return keys;
 }
