@@ -190,16 +190,27 @@ TEST(Cli, HoldoutTrainsWithoutTheOfficialTestFilesAndRecordsTheSplit) {
   EXPECT_EQ(cfg.dataset.test_size, 5000);
 }
 
+// Training options for a fast run on a learnable MNIST fixture written under tmp/data: 20
+// rounds, evaluated every 10.
+std::string fast_mnist_training(const TempDir& tmp) {
+  write_learnable_mnist(tmp / "data" / "mnist");
+  return std::string(kFastTraining) + " dataset.root=" + (tmp / "data").string() +
+         " client.num_rounds=20 eval_every=10";
+}
+
+// Trains such a run with the last 2 of its 5 clients held out as novel clients into tmp/run.
+fs::path train_with_novel_clients(const TempDir& tmp, const std::string& training) {
+  const fs::path run_dir = tmp / "run";
+  EXPECT_EQ(
+      run("train " + training + " novel.num_clients=2 --output-dir " + run_dir.string()).exit_code,
+      0);
+  return run_dir;
+}
+
 TEST(Cli, GeneralizeAdaptsTheHeldOutClientsAndWritesTheirRows) {
   TempDir tmp;
-  write_learnable_mnist(tmp / "data" / "mnist");
-  const fs::path run_dir = tmp / "run";
-  const std::string common = std::string(kFastTraining) +
-                             " dataset.root=" + (tmp / "data").string() +
-                             " client.num_rounds=20 eval_every=10";
-  ASSERT_EQ(
-      run("train " + common + " novel.num_clients=2 --output-dir " + run_dir.string()).exit_code,
-      0);
+  const std::string common = fast_mnist_training(tmp);
+  const fs::path run_dir = train_with_novel_clients(tmp, common);
   // Evaluations during training cover the 3 training clients only.
   const auto results = nlohmann::json::parse(slurp(run_dir / "results.json"));
   EXPECT_EQ(results["final"]["test"]["client_accuracy"].size(), 3u);
@@ -271,14 +282,8 @@ TEST(Cli, GeneralizeBestAdaptsTheBestEvaluationsModelIntoItsOwnFiles) {
 // adapted, and is refused for a baseline, which has no embedding to fit.
 TEST(Cli, GeneralizeByLossWritesItsOwnFilesAndNamesTheMode) {
   TempDir tmp;
-  write_learnable_mnist(tmp / "data" / "mnist");
-  const fs::path run_dir = tmp / "run";
-  const std::string common = std::string(kFastTraining) +
-                             " dataset.root=" + (tmp / "data").string() +
-                             " client.num_rounds=20 eval_every=10";
-  ASSERT_EQ(
-      run("train " + common + " novel.num_clients=2 --output-dir " + run_dir.string()).exit_code,
-      0);
+  const std::string common = fast_mnist_training(tmp);
+  const fs::path run_dir = train_with_novel_clients(tmp, common);
   ASSERT_EQ(run("generalize " + run_dir.string() + " novel.steps=2").exit_code, 0);
   const auto by_loss =
       run("generalize " + run_dir.string() + " novel.steps=2 novel.adapt=loss novel.lr=0.05");
