@@ -99,8 +99,8 @@ def table(runs, labels):
             lines.append(f"| {label} | {alpha} | {g['n']} | {g['shift']:.3f} | "
                          f"{100 * g['before']:.2f} | {100 * g['after']:.2f} | "
                          f"{100 * g['gap']:.2f} |")
-    lines += ["", "| run | steps | training clients | novel, before | novel, after | gap |",
-              "|---|---|---|---|---|---|"]
+    lines += ["", "| run | steps | SGD steps | training clients | novel, before | novel, after | "
+              "gap |", "|---|---|---|---|---|---|---|"]
     for run, label in zip(runs, labels):
         s = run["summary"]
         lines.append(f"| {label} | {s.get('steps', '?')} | {s.get('sgd_steps', '?')} | "

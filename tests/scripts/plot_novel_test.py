@@ -53,6 +53,8 @@ class PlotNovelTest(unittest.TestCase):
             self.assertEqual(lines[2], "| pfedhn | 10 | 1 | 0.100 | 40.00 | 60.00 | 30.00 |")
             self.assertEqual(lines[3], "| pfedhn | 0.1 | 2 | 0.600 | 25.00 | 85.00 | 5.00 |")
             self.assertEqual(lines[4], "| fedavg_ft | – | 1 | 0.300 | 50.00 | 70.00 | 10.00 |")
+            self.assertIn("| run | steps | SGD steps | training clients | novel, before | "
+                          "novel, after | gap |", lines)
             self.assertIn("| pfedhn | 10 | 500 | 90.00 | 30.00 | 76.67 | 13.33 |", lines)
 
     def test_run_without_generalize_output_is_one_line_and_exit_2(self):
