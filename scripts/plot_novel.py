@@ -9,8 +9,10 @@ novel-best.json, which adapt the model of the run's best validation evaluation).
 RUN_DIR/novel<X>.json names one adaptation directly (e.g. novel-loss.json of `pfedhn generalize
 novel.adapt=loss`), read with RUN_DIR/novel_clients<X>.csv; --best does not apply to it. The
 default legend is the algorithm, with the adaptation when it is not the rounds of training
-(e.g. "pfedhn (loss)"). The figure has two panels against the novel client's distribution shift (the total
-variation distance between its training labels and those of all training clients): its test
+(e.g. "pfedhn (loss)"; "best val model" where pfedhn generalize --best adapted the model of the
+best validation evaluation). The figure has two panels against the novel client's distribution
+shift (the total variation distance between its training labels and those of all training
+clients): its test
 accuracy after adaptation, and the generalization gap (the training clients' pooled test
 accuracy minus the novel client's), one colour per run, with the mean over the clients of each
 Dirichlet alpha (novel.alphas) joined by a line. The table (Markdown, to stdout and --table) has
@@ -69,9 +71,12 @@ def read_run(path, best=False):
     clients = read_file(run_dir, clients_name, read_clients, best)
     for c in clients:
         c["gap"] = training - c["after"]
-    label = str(summary["algorithm"])
+    notes = []
     if summary.get("adapt") not in (None, "rounds", "baseline"):
-        label += f" ({summary['adapt']})"
+        notes.append(str(summary["adapt"]))
+    if summary.get("checkpoint") == "best":
+        notes.append("best val model")
+    label = str(summary["algorithm"]) + (f" ({', '.join(notes)})" if notes else "")
     return {"dir": run_dir, "algorithm": str(summary["algorithm"]), "label": label,
             "summary": summary, "training": training, "clients": clients}
 

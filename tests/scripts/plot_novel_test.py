@@ -10,7 +10,7 @@ SCRIPT = os.path.join(os.path.dirname(__file__), "..", "..", "scripts", "plot_no
 CSV_HEADER = "client,alpha,shift_tv,train_samples,test_acc_before,test_acc_after,val_acc_after"
 
 
-def make_run(root, name, algorithm, training_acc, rows, suffix="", adapt=None):
+def make_run(root, name, algorithm, training_acc, rows, suffix="", adapt=None, checkpoint=None):
     """rows: (alpha or None, shift, acc before, acc after) per novel client. suffix "-best"
     writes the files of `pfedhn generalize --best`, "-loss" those of novel.adapt=loss."""
     run = os.path.join(root, name)
@@ -28,6 +28,8 @@ def make_run(root, name, algorithm, training_acc, rows, suffix="", adapt=None):
                    "generalization_gap": training_acc - pooled_after}
         if adapt:
             summary["adapt"] = adapt
+        if checkpoint:
+            summary["checkpoint"] = checkpoint
         json.dump(summary, f)
     return run
 
@@ -107,6 +109,21 @@ class PlotNovelTest(unittest.TestCase):
             r = plot(os.path.join(run, "results.json"), "-o", out)
             self.assertEqual(r.returncode, 2)
             self.assertIn("novel<X>.json", r.stderr)
+
+    def test_the_best_model_adaptation_is_labelled_apart_from_the_newest(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            run = make_run(tmp, "hn", "pfedhn", 0.9, [(0.1, 0.7, 0.2, 0.3)], adapt="rounds",
+                           checkpoint="newest")
+            make_run(tmp, "hn", "pfedhn", 0.9, [(0.1, 0.7, 0.2, 0.8)], suffix="-loss-best",
+                     adapt="loss", checkpoint="best")
+            out, md = os.path.join(tmp, "n.png"), os.path.join(tmp, "n.md")
+            r = plot(run, os.path.join(run, "novel-loss-best.json"), "-o", out, "--table", md)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            with open(md) as f:
+                lines = f.read().splitlines()
+            self.assertTrue(lines[2].startswith("| pfedhn | 0.1 |"), lines[2])
+            self.assertTrue(lines[3].startswith("| pfedhn (loss, best val model) | 0.1 |"),
+                            lines[3])
 
     def test_labels_must_match_the_runs(self):
         with tempfile.TemporaryDirectory() as tmp:
