@@ -132,7 +132,8 @@ void write_run_info(const std::filesystem::path& path, const RunInfo& info) {
                       {"resumes", info.resumes},
                       {"num_threads", info.num_threads},
                       {"device", info.device},
-                      {"world_size", info.world_size}};
+                      {"world_size", info.world_size},
+                      {"host", host_json(info.host)}};
   if (info.world_size > 1) {
     j["communication"] = {{"rounds", info.rounds_in_this_process},
                           {"train_bytes_sent", info.train_bytes_sent},

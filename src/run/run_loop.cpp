@@ -208,6 +208,7 @@ void RunLoop::finish(int64_t rounds_run, double round_seconds) {
   info.resumes = loop_.resumes;
   info.num_threads = settings_.threads;
   info.device = settings_.device;
+  info.host = io::probe_host();
   execution_.stop();
   if (auto line = execution_.report(info, rounds_run)) settings_.logger->info("{}", *line);
   io::write_run_info(settings_.run_dir / "run_info.json", info);

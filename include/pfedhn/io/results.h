@@ -8,6 +8,7 @@
 
 #include "pfedhn/eval/evaluator.h"
 #include "pfedhn/eval/groups.h"
+#include "pfedhn/io/host_info.h"
 
 namespace pfedhn::io {
 
@@ -66,12 +67,14 @@ nlohmann::json summary_json(const RunSummary& summary);
 // same bytes as an uninterrupted one.
 void write_results(const std::filesystem::path& path, const RunSummary& summary);
 
-// run_info.json: what varies between runs of the same config (wall time, threads, resumes).
+// run_info.json: what varies between runs of the same config (wall time, threads, resumes,
+// the machine).
 struct RunInfo {
   double wall_seconds = 0.0;
   int64_t resumes = 0;
   int64_t num_threads = 0;
   std::string device;
+  HostInfo host;
   // Multi-process runs (world_size > 1): payload bytes rank 0 sent and received in this
   // process's rounds (the run's last start), and their mean per round.
   int64_t world_size = 1;
