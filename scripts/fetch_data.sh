@@ -459,7 +459,13 @@ while [[ $# -gt 0 ]]; do
 done
 [[ ${#DATASETS[@]} -gt 0 ]] || DATASETS=(mnist)
 if [[ -n "$FROM" && ! -d "$FROM" ]]; then die "--from $FROM: no such directory"; fi
-mkdir -p -- "$ROOT"
+# A data root that exists but is no directory (a dangling link, a file): say so, not mkdir's words.
+if [[ -L "$ROOT" && ! -e "$ROOT" ]]; then
+  die "data root '$ROOT' is a symbolic link to '$(readlink -- "$ROOT")', which does not exist; remove the link (rm '$ROOT') or give another root with --root"
+elif [[ -e "$ROOT" && ! -d "$ROOT" ]]; then
+  die "data root '$ROOT' exists but is not a directory; move it aside or give another root with --root"
+fi
+mkdir -p -- "$ROOT" || die "cannot create the data root '$ROOT'; give a writable one with --root"
 WORK=$(mktemp -d "$ROOT/.fetch_data.XXXXXX")
 trap 'rm -rf -- "$WORK"' EXIT
 
