@@ -132,7 +132,7 @@ int run_export(const ExportOptions& options) {
   io::prepare_run_dir(out, options.overwrite);
   set_thread_count(cfg.num_threads);
   const torch::Device device = select_device(cfg.device);
-  const RunData run_data = load_run_data(cfg, device);
+  const RunData run_data = load_run_data(cfg, device, options.run_dir);
   auto algorithm =
       load_trained_algorithm(cfg, run_data.splits, run_data.clients, device, checkpoint);
 

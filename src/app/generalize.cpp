@@ -63,6 +63,7 @@ config::Config generalize_config(const GeneralizeOptions& options) {
   const config::Config trained = run_config(run_dir);
   TrainOptions from_run;
   from_run.config_file = run_dir / "config.yaml";
+  from_run.config_from_run = true;
   from_run.overrides = options.overrides;
   const config::Config cfg = resolve_config(from_run);
   for (const auto& info : config::all_keys()) {
@@ -175,7 +176,7 @@ int run_generalize(const GeneralizeOptions& options) {
   const io::LoadedCheckpoint checkpoint = chosen_checkpoint(run_dir, options.at_best);
   set_thread_count(cfg.num_threads);
   const torch::Device device = select_device(cfg.device);
-  RunData loaded = load_run_data(cfg, device);
+  RunData loaded = load_run_data(cfg, device, options.run_dir);
   const auto& splits = loaded.splits;
   const auto all_clients = loaded.clients;
   auto load_algorithm = [&](const config::Config& c) {

@@ -128,6 +128,7 @@ config::Config folder_config(const fs::path& dir) {
                     "folder to redo the run");
   }
   config::Config cfg = config::load_config_file(file);
+  config::apply_older_run_defaults(cfg);
   config::resolve_and_validate(cfg);
   return cfg;
 }
