@@ -179,5 +179,8 @@ std::string to_string(DeviceKind d) {
 std::string to_string(NovelAdapt a) {
   return detail::enum_name(a);
 }
+std::string to_string(TargetKind t) {
+  return detail::enum_name(t);
+}
 
 }  // namespace pfedhn::config

@@ -39,7 +39,9 @@ struct TrainOptions {
 inline constexpr int kInterruptedExitCode = 130;  // SIGINT
 inline constexpr int kTerminatedExitCode = 143;   // SIGTERM
 
-// The resolved config: file (or defaults), then overrides, then validation. Throws ConfigError.
+// The resolved config: file (or defaults), then overrides, then validation, against the files
+// of an image folder, a tensors file or a scripted target (app::resolve_against_data). Throws
+// ConfigError or another UserError.
 config::Config resolve_config(const TrainOptions& options);
 
 // The dataset of `cfg` on `device` and its partition into clients, as every rank of a run
@@ -48,7 +50,10 @@ struct RunData {
   data::DatasetSplits splits;
   std::vector<data::ClientIndices> clients;
 };
-RunData load_run_data(const config::Config& cfg, const torch::Device& device);
+// Throws UserError when the files no longer have the channels and classes of the config.
+// `progress` is told how far the reading of an image folder is.
+RunData load_run_data(const config::Config& cfg, const torch::Device& device,
+                      const data::LoadProgress& progress = {});
 
 // Runs `pfedhn train` (or resumes one). Under torchrun's environment (WORLD_SIZE > 1) or with
 // --workers N, rank 0 runs the loop below and every other rank serves client updates and
