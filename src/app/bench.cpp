@@ -5,9 +5,9 @@
 
 #include <chrono>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <tuple>
 #include <utility>
-#include <nlohmann/json.hpp>
 
 #include "pfedhn/app/runtime.h"
 #include "pfedhn/app/train.h"
@@ -203,9 +203,9 @@ void add_builtin_comparison(nlohmann::json& j, const BenchTimings& builtin,
   j["builtin_s_per_eval"] = builtin.eval_seconds;
   j["script_to_builtin_round"] = j["s_per_round"].get<double>() / s_per_round;
   j["script_to_builtin_local"] =
-      builtin.rounds.local > 0 ? j["s_local"].get<double>() * static_cast<double>(options.rounds) /
-                                     builtin.rounds.local
-                               : 0.0;
+      builtin.rounds.local > 0
+          ? j["s_local"].get<double>() * static_cast<double>(options.rounds) / builtin.rounds.local
+          : 0.0;
   j["script_to_builtin_eval"] =
       builtin.eval_seconds > 0 ? j["s_per_eval"].get<double>() / builtin.eval_seconds : 0.0;
 }

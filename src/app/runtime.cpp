@@ -71,8 +71,8 @@ std::string describe_data(const data::DatasetSplits& splits, const config::Confi
       "{} {}: {} classes{}; {} training and {} test images of {}x{}x{}; normalised with mean "
       "[{:.4f}] and std [{:.4f}]{}",
       info.name, info.source, info.num_classes, classes, info.train_size, info.test_size,
-      info.channels, info.height, info.width, fmt::join(info.mean, ", "),
-      fmt::join(info.std, ", "), computed ? " (computed on the training split)" : " (given)");
+      info.channels, info.height, info.width, fmt::join(info.mean, ", "), fmt::join(info.std, ", "),
+      computed ? " (computed on the training split)" : " (given)");
 }
 
 data::PartitionOptions partition_options(const config::Config& cfg, int64_t num_classes) {

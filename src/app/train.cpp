@@ -128,6 +128,8 @@ struct RunContext {
 
 }  // namespace
 
+namespace {
+
 // The data must still be what the config was resolved against (a run's config.yaml holds the
 // channels and classes the files had when it started).
 void check_data_fits_config(const config::Config& cfg, const data::DatasetInfo& info) {
@@ -138,6 +140,8 @@ void check_data_fits_config(const config::Config& cfg, const data::DatasetInfo& 
       info.name, info.source, info.channels, info.num_classes, cfg.model.in_channels,
       cfg.model.out_dim));
 }
+
+}  // namespace
 
 RunData load_run_data(const config::Config& cfg, const torch::Device& device,
                       const data::LoadProgress& progress) {

@@ -113,8 +113,8 @@ void check_custom_dataset_keys(const Config& cfg) {
                       " is read only with dataset.data=tensors, not dataset.data=" + d.data);
   }
   if (d.mean.size() != d.std.size()) {
-    throw ConfigError("dataset.mean=" + detail::float_list_text(d.mean) + " and dataset.std=" +
-                      detail::float_list_text(d.std) +
+    throw ConfigError("dataset.mean=" + detail::float_list_text(d.mean) +
+                      " and dataset.std=" + detail::float_list_text(d.std) +
                       " must be given together, one number per channel");
   }
   for (const double s : d.std) {
@@ -141,9 +141,9 @@ void check_target_keys(const Config& cfg) {
         "torch.jit.script(MyNet()).save(PATH) wrote (docs/your-data-and-network.md)");
   }
   if (!script && !m.target_file.empty()) {
-    throw ConfigError(quoted("model.target_file", m.target_file) +
-                      " is read only with model.target=script, not model.target=" +
-                      to_string(m.target));
+    throw ConfigError(
+        quoted("model.target_file", m.target_file) +
+        " is read only with model.target=script, not model.target=" + to_string(m.target));
   }
   if (!m.local_layer.empty() && !script) {
     throw ConfigError(quoted("model.local_layer", m.local_layer) +
@@ -171,9 +171,8 @@ void check_normalisation_channels(const Config& cfg, const data::DatasetInfo& ds
   const auto given = static_cast<int64_t>(cfg.dataset.mean.size());
   if (given == 0 || given == ds.channels) return;
   throw ConfigError("dataset.mean=" + detail::float_list_text(cfg.dataset.mean) +
-                    " and dataset.std have " + std::to_string(given) +
-                    " numbers, but dataset '" + ds.name + "' has " +
-                    plural(ds.channels, "channel", "channels"));
+                    " and dataset.std have " + std::to_string(given) + " numbers, but dataset '" +
+                    ds.name + "' has " + plural(ds.channels, "channel", "channels"));
 }
 
 std::string train_set_size_phrase(const data::DatasetInfo& ds) {

@@ -72,9 +72,7 @@ CustomData read_folder(const DatasetSource& source, bool with_test, const LoadPr
   const ImageShape shape = read_image_shape(listing.train_files.front());
   const auto n_train = static_cast<int64_t>(listing.train_files.size());
   const int64_t n_test = with_test ? static_cast<int64_t>(listing.test_files.size()) : 0;
-  const auto labels = [](const std::vector<int64_t>& l) {
-    return torch::tensor(l, torch::kInt64);
-  };
+  const auto labels = [](const std::vector<int64_t>& l) { return torch::tensor(l, torch::kInt64); };
   CustomData d{folder_info(source, listing, shape), {}, {}, {}, {}};
   const auto report = [&](int64_t offset) -> LoadProgress {
     if (!progress) return {};
@@ -105,7 +103,8 @@ DatasetSplits split_custom(CustomData d, const DatasetSource& source, const Spli
   d.info.mean.assign(channels, 0.0);  // placeholders until the training split is known
   d.info.std.assign(channels, 1.0);
   auto info = std::make_shared<const DatasetInfo>(std::move(d.info));
-  DatasetSplits splits = make_splits(*info, d.train_x, d.train_y, d.test_x, d.test_y, options, seed);
+  DatasetSplits splits =
+      make_splits(*info, d.train_x, d.train_y, d.test_x, d.test_y, options, seed);
   splits.info = info.get();
   splits.owned_info = info;
   std::vector<double> means = source.mean, stds = source.std;
@@ -153,8 +152,8 @@ DatasetInfo describe_dataset(const DatasetSource& source, bool with_test) {
   throw DataError("unknown dataset '" + source.name + "'");
 }
 
-DatasetSplits load_dataset(const DatasetSource& source, const SplitOptions& options,
-                           uint64_t seed, const LoadProgress& progress) {
+DatasetSplits load_dataset(const DatasetSource& source, const SplitOptions& options, uint64_t seed,
+                           const LoadProgress& progress) {
   const bool with_test = options.test_source == TestSource::kOfficial;
   if (find_dataset(source.name) != nullptr) {
     DatasetSplits splits = load_dataset(source.name, source.root, options, seed);

@@ -138,8 +138,9 @@ ImageFolderListing list_image_folder(const fs::path& root) {
   out.has_test = fs::is_directory(test, ec);
   if (out.has_test) list_split(test, out.classes, out.test_files, out.test_labels);
   if (out.has_test && out.test_files.empty()) {
-    throw DataError(test.string() + " holds no class folder (remove it to draw the test split "
-                                    "from the training images with dataset.test_split=holdout)");
+    throw DataError(test.string() +
+                    " holds no class folder (remove it to draw the test split "
+                    "from the training images with dataset.test_split=holdout)");
   }
   return out;
 }
@@ -184,7 +185,8 @@ ImageShape common_image_shape(const std::vector<fs::path>& files) {
 torch::Tensor read_images(const std::vector<fs::path>& files, const ImageShape& shape,
                           const LoadProgress& progress) {
   const auto n = static_cast<int64_t>(files.size());
-  torch::Tensor images = torch::empty({n, shape.channels, shape.height, shape.width}, torch::kUInt8);
+  torch::Tensor images =
+      torch::empty({n, shape.channels, shape.height, shape.width}, torch::kUInt8);
   for (int64_t i = 0; i < n; ++i) {
     const fs::path& file = files[static_cast<size_t>(i)];
     const torch::Tensor image = decode_image(read_bytes(file), file.string());

@@ -82,11 +82,13 @@ class Checker {
                        int64_t count) const {
     const torch::Tensor y = dict.at(key).toTensor();
     if (y.scalar_type() != torch::kInt64 || y.dim() != 1 || y.size(0) != count) {
-      fail("key '" + key + "' is " + dtype_name(y.scalar_type()) + " " + shape_text(y) + ", expected int64 [" +
-           std::to_string(count) + "] (one label per image)");
+      fail("key '" + key + "' is " + dtype_name(y.scalar_type()) + " " + shape_text(y) +
+           ", expected int64 [" + std::to_string(count) + "] (one label per image)");
     }
     const int64_t lo = y.min().item<int64_t>();
-    if (lo < 0) fail("key '" + key + "' holds the label " + std::to_string(lo) + " (labels are 0 .. classes - 1)");
+    if (lo < 0)
+      fail("key '" + key + "' holds the label " + std::to_string(lo) +
+           " (labels are 0 .. classes - 1)");
     return y.contiguous();
   }
 
@@ -103,8 +105,8 @@ class Checker {
     const torch::Tensor missing = counts.eq(0).nonzero();
     if (missing.numel() > 0) {
       fail("class " + std::to_string(missing[0][0].item<int64_t>()) +
-           " has no training sample (train_y's labels must be 0 .. " +
-           std::to_string(classes - 1) + ", each at least once)");
+           " has no training sample (train_y's labels must be 0 .. " + std::to_string(classes - 1) +
+           ", each at least once)");
     }
     if (test_y.defined() && test_y.max().item<int64_t>() >= classes) {
       fail("test_y holds the label " + std::to_string(test_y.max().item<int64_t>()) +
@@ -126,14 +128,16 @@ TensorFile read_tensor_file(const fs::path& file) {
   try {
     value = torch::pickle_load(read_whole_file(file));
   } catch (const c10::Error& e) {
-    check.fail("not a file torch.save wrote in its zip format (" + error_summary(e.what_without_backtrace()) + ")");
+    check.fail("not a file torch.save wrote in its zip format (" +
+               error_summary(e.what_without_backtrace()) + ")");
   }
   const auto dict = check.as_dict(value);
   for (const char* key : {"train_x", "train_y"}) {
     if (!dict.contains(key)) check.fail(std::string("has no key '") + key + "'");
   }
   if (dict.contains("test_x") != dict.contains("test_y")) {
-    check.fail(std::string("has ") + (dict.contains("test_x") ? "test_x but no test_y" : "test_y but no test_x") +
+    check.fail(std::string("has ") +
+               (dict.contains("test_x") ? "test_x but no test_y" : "test_y but no test_x") +
                ": give both or neither");
   }
   TensorFile out;

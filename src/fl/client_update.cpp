@@ -126,7 +126,8 @@ ClientUpdateResult client_update(const models::TargetSpec& spec, const models::W
   FlatSgd tilde(theta, opts);
 
   BatchSampler sampler(client_indices, opts.batch_size, stream_seed);
-  if (spec.script) models::ScriptTarget::seed_random_ops(derive_seed(stream_seed, {stream::kScriptRandomOps}));
+  if (spec.script)
+    models::ScriptTarget::seed_random_ops(derive_seed(stream_seed, {stream::kScriptRandomOps}));
   const auto device = train.device();
   torch::Tensor loss_sum = torch::zeros({}, torch::TensorOptions().device(device));
   torch::Tensor correct =

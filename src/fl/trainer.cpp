@@ -28,10 +28,10 @@ models::TargetSpec target_spec_from_config(const config::Config& cfg,
     return models::make_script_target_spec(models::ScriptTarget::load(
         m.target_file, {{m.in_channels, info.height, info.width}, m.out_dim, m.local_layer}));
   }
-  const models::TargetArch arch = m.target == config::TargetKind::kLeNet ? models::TargetArch::kLeNet
-                                  : m.target == config::TargetKind::kMnistCnn
-                                      ? models::TargetArch::kMnistCnn
-                                      : models::arch_for_dataset(info.name);
+  const models::TargetArch arch =
+      m.target == config::TargetKind::kLeNet      ? models::TargetArch::kLeNet
+      : m.target == config::TargetKind::kMnistCnn ? models::TargetArch::kMnistCnn
+                                                  : models::arch_for_dataset(info.name);
   try {
     return models::make_target_spec(arch, m.in_channels, m.n_kernels, m.out_dim, info.height,
                                     info.width,
@@ -86,10 +86,9 @@ Trainer::Trainer(const config::Config& cfg, const data::DatasetSplits& data,
   if (cfg.algorithm == config::Algorithm::kPFedHNPC) {
     locals_.reserve(clients_.size());
     for (int64_t i = 0; i < num_clients(); ++i) {
-      locals_.push_back(
-          make_local_state(spec_,
-                           derive_seed(seed_, {stream::kLocalLayerInit, static_cast<uint64_t>(i)}),
-                           client_opts_, device));
+      locals_.push_back(make_local_state(
+          spec_, derive_seed(seed_, {stream::kLocalLayerInit, static_cast<uint64_t>(i)}),
+          client_opts_, device));
     }
   }
 }
@@ -100,9 +99,9 @@ std::vector<int64_t> Trainer::sample_clients(int64_t round) const {
 
 std::string Trainer::describe() const {
   const auto& specs = hnet_->target_specs();
-  std::string targets =
-      specs.size() == 1 ? fmt::format("target network {} parameters", spec_.num_parameters())
-                        : fmt::format("target networks of {} widths", specs.size());
+  std::string targets = specs.size() == 1
+                            ? fmt::format("target network {} parameters", spec_.num_parameters())
+                            : fmt::format("target networks of {} widths", specs.size());
   if (spec_.script) targets += " (" + spec_.script->describe() + ")";
   return fmt::format("{}; hypernetwork embedding dim {}", targets, hnet_->options().embedding_dim);
 }

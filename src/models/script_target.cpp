@@ -93,8 +93,8 @@ ScriptTarget::ScriptTarget(fs::path file, ScriptTargetOptions options, torch::ji
   const std::string what = "model.target_file '" + file_.string() + "'";
   const std::string& local = options_.local_layer;
   if (!local.empty() && !is_submodule(module_, local)) {
-    throw UserError("model.local_layer='" + local + "' names no submodule of " +
-                    file_.string() + " (" + submodule_names(module_) + ")");
+    throw UserError("model.local_layer='" + local + "' names no submodule of " + file_.string() +
+                    " (" + submodule_names(module_) + ")");
   }
   std::set<std::string> flat_names;
   for (const auto& p : module_.named_parameters(/*recurse=*/true)) {
@@ -119,8 +119,8 @@ ScriptTarget::ScriptTarget(fs::path file, ScriptTargetOptions options, torch::ji
                     " has no parameters for the client to keep");
   }
   if (generated_.empty()) {
-    throw UserError("model.local_layer='" + local + "' holds every parameter of " +
-                    file_.string() + ", leaving the hypernetwork nothing to generate");
+    throw UserError("model.local_layer='" + local + "' holds every parameter of " + file_.string() +
+                    ", leaving the hypernetwork nothing to generate");
   }
   saved_generated_ = copies(false);
   saved_local_ = copies(true);
@@ -132,11 +132,14 @@ std::vector<ScriptTarget::Slot> ScriptTarget::slots_of(const torch::jit::Module&
   std::vector<Slot> slots;
   slots.reserve(params.size());
   for (const Parameter& p : params) {
-    const auto dot = p.name.rfind('.');
-    const auto owner = dot == std::string::npos ? module._ivalue()
-                                                : module.attr(p.name.substr(0, dot)).toObject();
-    const std::string attribute = dot == std::string::npos ? p.name : p.name.substr(dot + 1);
-    slots.push_back({owner, owner->type()->getAttributeSlot(attribute)});
+    // "features.0.weight": submodule features, its submodule 0, attribute weight.
+    auto owner = module._ivalue();
+    size_t start = 0;
+    for (size_t dot = p.name.find('.'); dot != std::string::npos; dot = p.name.find('.', start)) {
+      owner = owner->getAttr(p.name.substr(start, dot - start)).toObject();
+      start = dot + 1;
+    }
+    slots.push_back({owner, owner->type()->getAttributeSlot(p.name.substr(start))});
   }
   return slots;
 }
@@ -175,8 +178,7 @@ void ScriptTarget::place(const std::vector<Slot>& slots, const Weights& generate
 torch::Tensor ScriptTarget::run(const torch::Tensor& x, Mode mode) const {
   module_.train(mode == Mode::kTrain);
   const torch::jit::GraphOptimizerEnabledGuard op_by_op(false);
-  const auto input =
-      channels_last_ ? x.contiguous(at::MemoryFormat::ChannelsLast) : x.contiguous();
+  const auto input = channels_last_ ? x.contiguous(at::MemoryFormat::ChannelsLast) : x.contiguous();
   const c10::IValue out = module_.forward({input});
   TORCH_CHECK(out.isTensor(), "the scripted target's forward returned a ", out.tagKind());
   return out.toTensor();
@@ -203,8 +205,8 @@ void ScriptTarget::check_output(const std::string& what) {
   for (const bool channels_last : {true, false}) {
     channels_last_ = channels_last;  // NCHW only if the module cannot take channels-last
     try {
-      out = module_.forward({channels_last ? zeros.contiguous(at::MemoryFormat::ChannelsLast)
-                                           : zeros});
+      out = module_.forward(
+          {channels_last ? zeros.contiguous(at::MemoryFormat::ChannelsLast) : zeros});
       failure.clear();
       break;
     } catch (const std::exception& e) {

@@ -85,8 +85,7 @@ TargetSpec make_target_spec(TargetArch arch, int64_t in_channels, int64_t n_kern
 
 TargetSpec make_target_spec(TargetArch arch, int64_t in_channels, int64_t n_kernels,
                             int64_t out_dim, int64_t image_size, bool with_head) {
-  return make_target_spec(arch, in_channels, n_kernels, out_dim, image_size, image_size,
-                          with_head);
+  return make_target_spec(arch, in_channels, n_kernels, out_dim, image_size, image_size, with_head);
 }
 
 TargetSpec make_script_target_spec(std::shared_ptr<const ScriptTarget> script) {

@@ -95,15 +95,14 @@ TEST(YourDataKeys, TheLocalLayerIsPFedHNPCsOnAScriptedTarget) {
 }
 
 TEST(YourDataKeys, HeterogeneousWidthsAreForTheBuiltInTargetsOnly) {
-  const std::string message = error_of(
-      {"model.target=script", "model.target_file=net.pt", "model.hetero_kernels=[4, 8]"});
+  const std::string message =
+      error_of({"model.target=script", "model.target_file=net.pt", "model.hetero_kernels=[4, 8]"});
   EXPECT_TRUE(Contains(message, "cannot be combined with model.target=script")) << message;
 }
 
 TEST(YourDataKeys, AFolderIsCheckedAgainstWhatItsFilesSay) {
   // Without the facts only the keys are checked; the channels and classes stay as given.
-  Config cfg =
-      overridden({"dataset.data=folder", "dataset.root=my_images", "dataset.val_size=50"});
+  Config cfg = overridden({"dataset.data=folder", "dataset.root=my_images", "dataset.val_size=50"});
   EXPECT_NO_THROW(resolve_and_validate(cfg));
   EXPECT_EQ(cfg.model.in_channels, 3);
 
@@ -116,10 +115,10 @@ TEST(YourDataKeys, AFolderIsCheckedAgainstWhatItsFilesSay) {
   Config big_val = overridden({"dataset.data=folder", "dataset.val_size=300"});
   const std::string message = config_error([&] { resolve_and_validate(big_val, &facts); });
   EXPECT_TRUE(Contains(message, "must be < 300 (its training-set size)")) << message;
-  Config classes = overridden({"dataset.data=folder", "dataset.val_size=50",
-                               "client.num_classes_per_node=6"});
-  EXPECT_TRUE(Contains(config_error([&] { resolve_and_validate(classes, &facts); }),
-                       "must be in [1, 5]"));
+  Config classes =
+      overridden({"dataset.data=folder", "dataset.val_size=50", "client.num_classes_per_node=6"});
+  EXPECT_TRUE(
+      Contains(config_error([&] { resolve_and_validate(classes, &facts); }), "must be in [1, 5]"));
   Config contradiction =
       overridden({"dataset.data=folder", "dataset.val_size=50", "model.out_dim=10"});
   EXPECT_TRUE(Contains(config_error([&] { resolve_and_validate(contradiction, &facts); }),

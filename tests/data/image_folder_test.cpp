@@ -108,8 +108,9 @@ TEST(ImageFolder, RefusesImagesOfTwoSizesOrChannelCounts) {
   EXPECT_NE(message.find("img_9999.png is 3x16x12 (RGB) but"), std::string::npos) << message;
   EXPECT_NE(message.find("is 3x16x16 (RGB)"), std::string::npos) << message;
   // read_images checks every decoded image too.
-  const std::string read = data_error(
-      [&] { read_images(listing.train_files, ImageShape{3, 16, 16}, LoadProgress{}); });
+  const std::string read = data_error([&] {
+    read_images(listing.train_files, ImageShape{3, 16, 16}, LoadProgress{});
+  });
   EXPECT_NE(read.find("img_9999.png"), std::string::npos) << read;
 }
 
@@ -137,11 +138,11 @@ TEST(ImageFolder, ReadsEveryImageAndReportsProgress) {
   write_image_folder(tmp.path(), 2, 300, 0, 1, 8);
   const auto listing = list_image_folder(tmp.path());
   std::vector<int64_t> reports;
-  const torch::Tensor x = read_images(listing.train_files, ImageShape{1, 8, 8},
-                                      [&](int64_t done, int64_t total) {
-                                        EXPECT_EQ(total, 600);
-                                        reports.push_back(done);
-                                      });
+  const torch::Tensor x =
+      read_images(listing.train_files, ImageShape{1, 8, 8}, [&](int64_t done, int64_t total) {
+        EXPECT_EQ(total, 600);
+        reports.push_back(done);
+      });
   EXPECT_EQ(x.sizes(), (std::vector<int64_t>{600, 1, 8, 8}));
   EXPECT_TRUE(torch::equal(x[301], class_image(1, 1, 8, 1)));
   EXPECT_EQ(reports, (std::vector<int64_t>{256, 512, 600}));

@@ -40,10 +40,9 @@ std::string problem_with(const Items& items) {
 TEST(TensorFile, ReadsTheFourKeysAndCountsTheClasses) {
   TempDir tmp;
   const auto x = images(12), xt = images(4);
-  write_tensors_file(tmp / "d.pt", {{"train_x", x},
-                                    {"train_y", labels(12, 3)},
-                                    {"test_x", xt},
-                                    {"test_y", labels(4, 3)}});
+  write_tensors_file(
+      tmp / "d.pt",
+      {{"train_x", x}, {"train_y", labels(12, 3)}, {"test_x", xt}, {"test_y", labels(4, 3)}});
   const TensorFile f = read_tensor_file(tmp / "d.pt");
   EXPECT_TRUE(torch::equal(f.train_x, x));
   EXPECT_TRUE(torch::equal(f.test_x, xt));
@@ -59,8 +58,7 @@ TEST(TensorFile, TheTestSetIsOptional) {
 }
 
 TEST(TensorFile, NamesAMissingOrUnknownKey) {
-  EXPECT_NE(problem_with({{"train_x", images(4)}}).find("has no key 'train_y'"),
-            std::string::npos);
+  EXPECT_NE(problem_with({{"train_x", images(4)}}).find("has no key 'train_y'"), std::string::npos);
   EXPECT_NE(problem_with({{"train_x", images(4)}, {"train_y", labels(4, 2)}, {"train_X", 1}})
                 .find("unexpected key 'train_X'"),
             std::string::npos);

@@ -70,14 +70,15 @@ TEST(ScriptedTarget, PFedHNPCKeepsTheLocalLayerOnItsClient) {
   const auto report = trainer.run_round(0);
   const auto trained = static_cast<size_t>(report.clients.at(0));
   for (size_t c = 0; c < trainer.local_states().size(); ++c) {
-    const bool same =
-        torch::equal(trainer.local_states()[c].layer->tensors()[0], saved.attr("weight").toTensor());
+    const bool same = torch::equal(trainer.local_states()[c].layer->tensors()[0],
+                                   saved.attr("weight").toTensor());
     EXPECT_EQ(same, c != trained) << c;
   }
   // The exported network holds the client's own head.
   const auto net = trainer.client_network(static_cast<int64_t>(trained));
   ASSERT_EQ(net.local_layer.size(), 2u);
-  EXPECT_TRUE(torch::equal(net.local_layer[0], trainer.local_states()[trained].layer->tensors()[0]));
+  EXPECT_TRUE(
+      torch::equal(net.local_layer[0], trainer.local_states()[trained].layer->tensors()[0]));
 }
 
 class ScriptedBaseline : public ::testing::TestWithParam<config::Algorithm> {};
@@ -88,8 +89,8 @@ TEST_P(ScriptedBaseline, TrainsFromTheModulesOwnValues) {
   const auto cfg = scripted(GetParam(), mlp_file(tmp));
   auto algorithm = make_algorithm(cfg, d, testing::partition_for(d, cfg), torch::kCPU);
   const auto saved = torch::jit::load(cfg.model.target_file).attr("body").toModule();
-  EXPECT_TRUE(torch::equal(algorithm->client_network(0).weights[0],
-                           saved.attr("weight").toTensor()));
+  EXPECT_TRUE(
+      torch::equal(algorithm->client_network(0).weights[0], saved.attr("weight").toTensor()));
   for (int64_t r = 0; r < 40; ++r) algorithm->run_round(r);
   EXPECT_GT(test_accuracy(*algorithm, d), 0.6);
 }
@@ -112,8 +113,10 @@ TEST(ScriptedTarget, TheScriptedLeNetFollowsTheBuiltInOne) {
   const auto templates = torch::randn({10, 3, 32, 32}, gen);
   for (auto* split : {&d.train, &d.val, &d.test}) {
     const auto y = torch::randint(10, {400}, gen, torch::kLong);
-    *split = {(templates.index_select(0, y) + torch::randn({400, 3, 32, 32}, gen)).contiguous(), y,
-              {}, {}};
+    *split = {(templates.index_select(0, y) + torch::randn({400, 3, 32, 32}, gen)).contiguous(),
+              y,
+              {},
+              {}};
   }
   config::Config builtin = testing::small_trainer_config(config::Algorithm::kPFedHN);
   builtin.dataset.data = "cifar10";

@@ -30,8 +30,8 @@ inline torch::jit::Module layer(const std::string& name, std::vector<int64_t> we
 
 // x -> flatten -> body (Linear in -> hidden) -> ReLU [-> dropout] -> head (Linear hidden ->
 // classes). With `view`, flattens by x.view(x.size(0), -1), which needs contiguous inputs.
-inline torch::jit::Module mlp_module(int64_t in, int64_t hidden, int64_t classes,
-                                     bool view = false, bool dropout = false) {
+inline torch::jit::Module mlp_module(int64_t in, int64_t hidden, int64_t classes, bool view = false,
+                                     bool dropout = false) {
   torch::jit::Module body = layer("Body", {hidden, in});
   body.define(
       "def forward(self, x: Tensor) -> Tensor:\n"

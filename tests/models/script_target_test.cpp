@@ -50,6 +50,24 @@ TEST(ScriptTarget, GeneratesEveryParameterButTheLocalLayersInNamedParametersOrde
   EXPECT_EQ(spec.out_dim, 3);
 }
 
+TEST(ScriptTarget, FindsTheParametersOfNestedSubmodules) {
+  TempDir tmp;
+  torch::jit::Module outer = testing::new_module("Outer");
+  outer.register_module("net", mlp_module(12, 5, 3));
+  outer.define("def forward(self, x: Tensor) -> Tensor:\n    return self.net(x)\n");
+  const auto target =
+      ScriptTarget::load(save_module(outer, tmp / "outer.pt"), {{3, 2, 2}, 3, "net.head"});
+  ASSERT_EQ(target->local_tensors().size(), 2u);
+  EXPECT_EQ(target->local_tensors()[1].name, "net.head.bias");
+  const Weights body{torch::randn({5, 12}), torch::randn({5})};
+  const Weights head{torch::randn({3, 5}), torch::randn({3})};
+  const auto x = torch::randn({2, 3, 2, 2});
+  EXPECT_TRUE(torch::allclose(
+      target->forward(body, head, x, Mode::kEval),
+      torch::linear(torch::relu(torch::linear(x.flatten(1), body[0], body[1])), head[0], head[1]),
+      1e-6, 1e-6));
+}
+
 TEST(ScriptTarget, RunsWithTheGivenTensorsAndGradientsReachThem) {
   TempDir tmp;
   const auto target =
@@ -58,8 +76,8 @@ TEST(ScriptTarget, RunsWithTheGivenTensorsAndGradientsReachThem) {
   Weights head{torch::randn({3, 5}).requires_grad_(), torch::randn({3}).requires_grad_()};
   const auto x = torch::randn({4, 3, 2, 2});
   const auto out = target->forward(body, head, x, Mode::kTrain);
-  const auto expected = torch::linear(
-      torch::relu(torch::linear(x.flatten(1), body[0], body[1])), head[0], head[1]);
+  const auto expected =
+      torch::linear(torch::relu(torch::linear(x.flatten(1), body[0], body[1])), head[0], head[1]);
   EXPECT_TRUE(torch::allclose(out, expected, 1e-6, 1e-6));
   out.sum().backward();
   for (const auto& t : {body[0], body[1], head[0], head[1]}) {
@@ -68,14 +86,14 @@ TEST(ScriptTarget, RunsWithTheGivenTensorsAndGradientsReachThem) {
   }
   // network_forward takes the local layer's tensors the same way.
   const TargetSpec spec = make_script_target_spec(target);
-  EXPECT_TRUE(torch::equal(network_forward(spec, body, head, x, Mode::kEval).detach(),
-                           out.detach()));
+  EXPECT_TRUE(
+      torch::equal(network_forward(spec, body, head, x, Mode::kEval).detach(), out.detach()));
 }
 
 TEST(ScriptTarget, TheCifarLeNetInTorchScriptComputesWhatTheBuiltInLeNetComputes) {
   TempDir tmp;
-  const auto target =
-      ScriptTarget::load(save_module(lenet_module(3, 16, 10), tmp / "lenet.pt"), {{3, 32, 32}, 10, ""});
+  const auto target = ScriptTarget::load(save_module(lenet_module(3, 16, 10), tmp / "lenet.pt"),
+                                         {{3, 32, 32}, 10, ""});
   const TargetSpec builtin = make_target_spec(TargetArch::kLeNet, 3, 16, 10, 32, true);
   ASSERT_EQ(target->generated_tensors().size(), builtin.tensors.size());
   for (size_t i = 0; i < builtin.tensors.size(); ++i) {
@@ -144,19 +162,20 @@ TEST(ScriptTarget, ExportsTheModuleWithTheClientsTensors) {
   TempDir tmp;
   const auto target =
       ScriptTarget::load(save_module(mlp_module(12, 5, 3), tmp / "mlp.pt"), {{3, 2, 2}, 3, "head"});
-  ClientNetwork net{make_script_target_spec(target), {torch::randn({5, 12}), torch::randn({5})},
+  ClientNetwork net{make_script_target_spec(target),
+                    {torch::randn({5, 12}), torch::randn({5})},
                     {torch::randn({3, 5}), torch::randn({3})}};
   const auto x = torch::randn({4, 3, 2, 2});
   auto exported = client_script_module(net);
   exported.save((tmp / "client.pt").string());
   auto loaded = torch::jit::load((tmp / "client.pt").string());
   EXPECT_TRUE(torch::allclose(loaded.forward({x}).toTensor(), client_forward(net, x)));
-  EXPECT_TRUE(torch::equal(loaded.attr("head").toModule().attr("bias").toTensor(),
-                           net.local_layer[1]));
+  EXPECT_TRUE(
+      torch::equal(loaded.attr("head").toModule().attr("bias").toTensor(), net.local_layer[1]));
   // The loaded module keeps its own values.
-  EXPECT_TRUE(torch::equal(target->initial_generated()[1],
-                           torch::jit::load((tmp / "mlp.pt").string()).attr("body").toModule()
-                               .attr("bias").toTensor()));
+  EXPECT_TRUE(torch::equal(
+      target->initial_generated()[1],
+      torch::jit::load((tmp / "mlp.pt").string()).attr("body").toModule().attr("bias").toTensor()));
 }
 
 TEST(ScriptTarget, RandomOpsDrawFromTheSeededGeneratorAndStopInEvaluation) {

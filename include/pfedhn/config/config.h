@@ -47,7 +47,7 @@ struct DatasetConfig {
   // tensors (a file that torch.save wrote, `file`)
   std::string data = "cifar10";
   std::string root = "data";  // folder that scripts/fetch_data.sh fills; data=folder: the images
-  int64_t val_size = 10000;      // validation samples drawn (seeded) from the official train set
+  int64_t val_size = 10000;   // validation samples drawn (seeded) from the official train set
   TestSplit test_split = TestSplit::kOfficial;
   int64_t test_size = 10000;  // test_split=holdout: test samples drawn from the official train set
   std::string file;           // data=tensors: the file

@@ -89,9 +89,9 @@ DatasetSplits load_dataset(const std::string& name, const std::filesystem::path&
 
 // Where a dataset is: the dataset.* keys of a config.
 struct DatasetSource {
-  std::string name;                // a built-in dataset, folder or tensors
-  std::filesystem::path root;      // built-in: the folder fetch_data.sh fills; folder: the images
-  std::filesystem::path file;      // tensors: the file torch.save wrote
+  std::string name;               // a built-in dataset, folder or tensors
+  std::filesystem::path root;     // built-in: the folder fetch_data.sh fills; folder: the images
+  std::filesystem::path file;     // tensors: the file torch.save wrote
   std::vector<double> mean, std;  // given normalisation; empty = the catalog's, or computed
 };
 
@@ -110,8 +110,8 @@ DatasetInfo describe_dataset(const DatasetSource& source, bool with_test);
 // folder or a tensors file likewise, with the per-channel mean and std of the training split
 // (after validation and a held-out test split are drawn) unless given. `progress` is called
 // while an image folder is decoded.
-DatasetSplits load_dataset(const DatasetSource& source, const SplitOptions& options,
-                           uint64_t seed, const LoadProgress& progress = {});
+DatasetSplits load_dataset(const DatasetSource& source, const SplitOptions& options, uint64_t seed,
+                           const LoadProgress& progress = {});
 
 // Gives the splits the per-channel normalisation (mean, std) for pixels scaled to [0, 1]: `info`
 // becomes an owned copy with these values, and every split's scale and shift follow.

@@ -54,7 +54,7 @@ ImageShape common_image_shape(const std::vector<std::filesystem::path>& files);
 
 // Every file decoded into one uint8 [N, C, H, W] tensor; each must decode to `shape` (else
 // DataError naming it). `progress` (may be empty) is told how many are done now and then.
-torch::Tensor read_images(const std::vector<std::filesystem::path>& files,
-                          const ImageShape& shape, const LoadProgress& progress);
+torch::Tensor read_images(const std::vector<std::filesystem::path>& files, const ImageShape& shape,
+                          const LoadProgress& progress);
 
 }  // namespace pfedhn::data

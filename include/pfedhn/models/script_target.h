@@ -92,7 +92,7 @@ class ScriptTarget {
   ScriptTargetOptions options_;
   std::vector<Parameter> params_;
   std::vector<TensorSpec> generated_, local_;
-  Weights initial_;  // the saved values, in parameter order
+  Weights initial_;                        // the saved values, in parameter order
   Weights saved_generated_, saved_local_;  // the same, split as generated_ and local_ are
   bool channels_last_ = true;
   mutable std::mutex mutex_;
