@@ -8,6 +8,9 @@ find_package(nlohmann_json 3 REQUIRED)
 find_package(CLI11 REQUIRED)
 find_package(ZLIB REQUIRED)
 find_package(Threads REQUIRED)
+# stb_image decodes the images of dataset.data=folder (Debian's libstb-dev: headers and libstb).
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(STB REQUIRED IMPORTED_TARGET stb)
 
 # Torch's exported flags carry its own definitions (e.g. _GLIBCXX_USE_CXX11_ABI).
 set(CMAKE_CXX_FLAGS "${CMAKE_CXX_FLAGS} ${TORCH_CXX_FLAGS}")

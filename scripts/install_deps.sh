@@ -12,7 +12,11 @@ PACKAGES=(
   libopenblas0-openmp
   libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev
   libgtest-dev nlohmann-json3-dev zlib1g-dev
+  # stb_image decodes dataset.data=folder's images (PNG, JPEG, BMP); the tests write PNGs with it.
+  libstb-dev
   python3 python3-torch python3-torchvision python3-matplotlib python3-yaml
+  # scripts/cifar10_to_folder.py and scripts/load_export.py read and write PNGs with Pillow.
+  python3-pil
   dataset-fashion-mnist
 )
 

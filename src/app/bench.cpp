@@ -6,6 +6,8 @@
 #include <chrono>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <tuple>
+#include <utility>
 
 #include "pfedhn/app/runtime.h"
 #include "pfedhn/app/train.h"
@@ -35,6 +37,13 @@ int64_t evaluations_in_run(int64_t num_rounds, int64_t eval_every) {
 
 struct PhaseTotals {
   double generate = 0, local = 0, server = 0, wall = 0;
+  PhaseTotals& operator+=(const PhaseTotals& o) {
+    generate += o.generate;
+    local += o.local;
+    server += o.server;
+    wall += o.wall;
+    return *this;
+  }
 };
 
 PhaseTotals time_rounds(fl::Trainer& trainer, int64_t first_round, int64_t rounds) {
@@ -64,6 +73,21 @@ void check_options(const BenchOptions& o) {
   if (o.warmup_rounds < 0) {
     throw UserError("bench: --warmup must be 0 or more, got " + std::to_string(o.warmup_rounds));
   }
+}
+
+void print_builtin_comparison(const nlohmann::json& j) {
+  if (!j.contains("builtin_s_per_round")) return;
+  std::cout << fmt::format(
+      "  built-in target     {:.4f} s per round, {:.3f} s per evaluation (rounds interleaved "
+      "with the scripted ones)\n",
+      j["builtin_s_per_round"].get<double>(), j["builtin_s_per_eval"].get<double>());
+  std::cout << fmt::format(
+      "  scripted / built-in {:.2f}x per round ({:.2f}x in local training), {:.2f}x per "
+      "evaluation\n",
+      j["script_to_builtin_round"].get<double>(), j["script_to_builtin_local"].get<double>(),
+      j["script_to_builtin_eval"].get<double>());
+  std::cout << "  (the GFLOP/s above count the hypernetwork only: a scripted target's FLOPs are "
+               "not known)\n";
 }
 
 void print_table(const nlohmann::json& j) {
@@ -99,6 +123,7 @@ void print_table(const nlohmann::json& j) {
       j["eval_gflops_per_s"].get<double>(), j["peak_gflops"].get<double>(),
       j["cpu"].get<std::string>());
   std::cout << "  peak resident       " << f("peak_rss_mb", 1) << " MiB\n";
+  print_builtin_comparison(j);
 }
 
 // The config to time; refuses what bench does not time.
@@ -139,6 +164,50 @@ BenchTimings time_bench(fl::Trainer& trainer, const data::DatasetSplits& splits,
     timings.eval_seconds = time_evaluation(trainer, splits, eval_batch_size);
   }
   return timings;
+}
+
+// model.target=script: the same config with the built-in target network it is compared with.
+config::Config builtin_counterpart(const config::Config& cfg) {
+  config::Config builtin = cfg;
+  builtin.model.target = config::TargetKind::kAuto;
+  builtin.model.target_file.clear();
+  builtin.model.local_layer.clear();
+  return builtin;
+}
+
+// Both trainers' rounds, one after the other round by round (and their evaluations), so that
+// both see the same load of a shared machine.
+std::pair<BenchTimings, BenchTimings> time_bench_interleaved(fl::Trainer& script,
+                                                             fl::Trainer& builtin,
+                                                             const data::DatasetSplits& splits,
+                                                             const BenchOptions& options,
+                                                             int64_t eval_batch_size) {
+  time_rounds(script, 0, options.warmup_rounds);
+  time_rounds(builtin, 0, options.warmup_rounds);
+  std::pair<BenchTimings, BenchTimings> t;
+  for (int64_t r = options.warmup_rounds; r < options.warmup_rounds + options.rounds; ++r) {
+    t.first.rounds += time_rounds(script, r, 1);
+    t.second.rounds += time_rounds(builtin, r, 1);
+  }
+  if (options.evaluate) {
+    t.first.eval_seconds = time_evaluation(script, splits, eval_batch_size);
+    t.second.eval_seconds = time_evaluation(builtin, splits, eval_batch_size);
+  }
+  return t;
+}
+
+void add_builtin_comparison(nlohmann::json& j, const BenchTimings& builtin,
+                            const BenchOptions& options) {
+  const double s_per_round = builtin.rounds.wall / static_cast<double>(options.rounds);
+  j["builtin_s_per_round"] = s_per_round;
+  j["builtin_s_per_eval"] = builtin.eval_seconds;
+  j["script_to_builtin_round"] = j["s_per_round"].get<double>() / s_per_round;
+  j["script_to_builtin_local"] =
+      builtin.rounds.local > 0
+          ? j["s_local"].get<double>() * static_cast<double>(options.rounds) / builtin.rounds.local
+          : 0.0;
+  j["script_to_builtin_eval"] =
+      builtin.eval_seconds > 0 ? j["s_per_eval"].get<double>() / builtin.eval_seconds : 0.0;
 }
 
 // Every figure bench prints, as one JSON object (the keys scripts/bench_pytorch.py prints too).
@@ -210,19 +279,27 @@ int run_bench(const BenchOptions& options) {
   const config::Config cfg = bench_config(options);
   const torch::Device device = select_device(cfg.device);
   const int64_t threads = set_thread_count(cfg.num_threads);
-  const data::DatasetInfo* info = data::find_dataset(cfg.dataset.data);
-  if (info == nullptr)
-    throw ConfigError("dataset.data: unknown dataset '" + cfg.dataset.data + "'");
+  // The real shapes (an image folder's or a tensors file's read from its files), random pixels.
+  const data::DatasetInfo info = data::describe_dataset(dataset_source(cfg), false);
 
   const data::DatasetSplits splits =
-      data::to_device(data::make_synthetic_dataset(*info, split_options(cfg), cfg.seed), device);
-  auto clients =
+      data::to_device(data::make_synthetic_dataset(info, split_options(cfg), cfg.seed), device);
+  const auto clients =
       data::partition_clients(splits.train.y.cpu(), splits.val.y.cpu(), splits.test.y.cpu(),
-                              partition_options(cfg, info->num_classes), cfg.seed);
-  fl::Trainer trainer(cfg, splits, std::move(clients), device);
+                              partition_options(cfg, info.num_classes), cfg.seed);
+  fl::Trainer trainer(cfg, splits, clients, device);
 
-  const BenchTimings timings = time_bench(trainer, splits, options, cfg.eval_batch_size);
-  const nlohmann::json j = bench_report(cfg, options, trainer, splits, timings, device, threads);
+  BenchTimings timings, builtin_timings;
+  const bool compare = cfg.model.target == config::TargetKind::kScript;
+  if (compare) {
+    fl::Trainer builtin(builtin_counterpart(cfg), splits, clients, device);
+    std::tie(timings, builtin_timings) =
+        time_bench_interleaved(trainer, builtin, splits, options, cfg.eval_batch_size);
+  } else {
+    timings = time_bench(trainer, splits, options, cfg.eval_batch_size);
+  }
+  nlohmann::json j = bench_report(cfg, options, trainer, splits, timings, device, threads);
+  if (compare) add_builtin_comparison(j, builtin_timings, options);
   if (options.json) {
     std::cout << j.dump() << std::endl;
   } else {

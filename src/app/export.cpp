@@ -60,6 +60,8 @@ io::ExportManifest manifest_header(const config::Config& cfg, const data::Datase
   const auto& info = *splits.info;
   io::ExportManifest m;
   m.dataset = info.name;
+  m.source = info.source;
+  m.class_names = info.class_names;
   m.mean = info.mean;
   m.std = info.std;
   m.input_shape = {info.channels, info.height, info.width};

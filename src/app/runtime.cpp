@@ -1,5 +1,7 @@
 #include "pfedhn/app/runtime.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <iostream>
 #include <thread>
@@ -7,6 +9,7 @@
 #include "pfedhn/app/train.h"
 #include "pfedhn/data/catalog.h"
 #include "pfedhn/data/partition_file.h"
+#include "pfedhn/fl/trainer.h"
 #include "pfedhn/run/run_loop.h"
 #include "pfedhn/util/error.h"
 
@@ -38,6 +41,40 @@ data::SplitOptions split_options(const config::Config& cfg) {
                             : data::TestSource::kOfficial;
   options.test_size = cfg.dataset.test_size;
   return options;
+}
+
+data::DatasetSource dataset_source(const config::Config& cfg) {
+  data::DatasetSource source;
+  source.name = cfg.dataset.data;
+  source.root = cfg.dataset.root;
+  source.file = cfg.dataset.file;
+  source.mean = cfg.dataset.mean;
+  source.std = cfg.dataset.std;
+  return source;
+}
+
+void resolve_against_data(config::Config& cfg) {
+  config::resolve_and_validate(cfg);  // every key on its own, before any file is read
+  const bool with_test = cfg.dataset.test_split == config::TestSplit::kOfficial;
+  const data::DatasetInfo facts = data::describe_dataset(dataset_source(cfg), with_test);
+  if (config::is_custom_dataset(cfg.dataset.data)) config::resolve_and_validate(cfg, &facts);
+  fl::target_spec_from_config(cfg, facts);  // loads and checks a scripted target
+}
+
+std::string describe_data(const data::DatasetSplits& splits, const config::Config& cfg) {
+  const data::DatasetInfo& info = *splits.info;
+  std::string classes;
+  for (size_t i = 0; i < std::min<size_t>(info.class_names.size(), 5); ++i) {
+    classes += (i == 0 ? ": " : ", ") + info.class_names[i];
+  }
+  if (info.class_names.size() > 5) classes += ", ...";
+  const bool computed = cfg.dataset.mean.empty() && config::is_custom_dataset(info.name);
+  return fmt::format(
+      "{} {}: {} classes{}; {} training and {} test images of {}x{}x{}; normalised with mean "
+      "[{:.4f}] and std [{:.4f}]{}",
+      info.name, info.source, info.num_classes, classes, info.train_size, info.test_size,
+      info.channels, info.height, info.width, fmt::join(info.mean, ", "), fmt::join(info.std, ", "),
+      computed ? " (computed on the training split)" : " (given)");
 }
 
 namespace {

@@ -41,7 +41,7 @@ config::Config resolve_config(const TrainOptions& options) {
       options.config_file ? config::load_config_file(*options.config_file) : config::Config{};
   if (options.config_from_run) config::apply_older_run_defaults(cfg);
   config::apply_overrides(cfg, options.overrides);
-  config::resolve_and_validate(cfg);
+  resolve_against_data(cfg);
   return cfg;
 }
 
@@ -134,13 +134,27 @@ struct RunContext {
 
 }  // namespace
 
+namespace {
+
+// The data must still be what the config was resolved against (a run's config.yaml holds the
+// channels and classes the files had when it started).
+void check_data_fits_config(const config::Config& cfg, const data::DatasetInfo& info) {
+  if (cfg.model.in_channels == info.channels && cfg.model.out_dim == info.num_classes) return;
+  throw UserError(fmt::format(
+      "dataset '{}' ({}) now has {} channel(s) and {} classes, but the config says "
+      "model.in_channels={} and model.out_dim={}: the data changed since the run started",
+      info.name, info.source, info.channels, info.num_classes, cfg.model.in_channels,
+      cfg.model.out_dim));
+}
+
+}  // namespace
+
 RunData load_run_data(const config::Config& cfg, const torch::Device& device,
-                      const fs::path& run_dir) {
-  RunData d{data::to_device(data::load_dataset(cfg.dataset.data, cfg.dataset.root,
-                                               split_options(cfg), cfg.seed),
-                            device),
-            {},
-            {}};
+                      const fs::path& run_dir, const data::LoadProgress& progress) {
+  data::DatasetSplits splits =
+      data::load_dataset(dataset_source(cfg), split_options(cfg), cfg.seed, progress);
+  check_data_fits_config(cfg, *splits.info);
+  RunData d{data::to_device(std::move(splits), device), {}, {}};
   const fs::path recorded = run_dir.empty() ? fs::path{} : run_dir / kPartitionRecord;
   d.partition =
       data::make_partition(d.splits.train.y.cpu(), d.splits.val.y.cpu(), d.splits.test.y.cpu(),
@@ -179,14 +193,31 @@ void log_target_widths(const RunContext& ctx, const fl::Algorithm& algorithm) {
   }
 }
 
+// A progress line every few seconds while a slow dataset (an image folder) is read.
+data::LoadProgress progress_logger(const RunContext& ctx,
+                                   std::chrono::steady_clock::time_point start) {
+  constexpr double kFirstAfter = 3.0, kEvery = 5.0;
+  return [logger = ctx.logger, start, next = kFirstAfter](int64_t done, int64_t total) mutable {
+    const double elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (elapsed < next || done == total) return;
+    logger->info("data: read {} of {} images ({:.0f}s)", done, total, elapsed);
+    next = elapsed + kEvery;
+  };
+}
+
 // Wires one run: the data, the algorithm, where its rounds run, and the loop (run/run_loop.h).
 // Returns the exit code.
 int train_loop(const RunContext& ctx, io::LoadedCheckpoint* resume, StopSignals& signals) {
   const config::Config& cfg = ctx.cfg;
   const auto load_start = std::chrono::steady_clock::now();
-  RunData run_data = load_run_data(cfg, ctx.device, resume ? ctx.run_dir : fs::path{});
+  RunData run_data = load_run_data(cfg, ctx.device, resume ? ctx.run_dir : fs::path{},
+                                   progress_logger(ctx, load_start));
   write_partition_record(ctx.run_dir, cfg, run_data);
   const data::DatasetSplits& splits = run_data.splits;
+  if (config::is_custom_dataset(cfg.dataset.data)) {
+    ctx.logger->info("data: {}", describe_data(splits, cfg));
+  }
   ctx.logger->info(
       "data: {} train / {} val / {} test samples, partitioned in {:.1f}s", splits.train.size(),
       splits.val.size(), splits.test.size(),

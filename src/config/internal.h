@@ -81,6 +81,15 @@ struct EnumNames<NovelAdapt> {
       {{NovelAdapt::kRounds, "rounds"}, {NovelAdapt::kLoss, "loss"}}};
 };
 
+template <>
+struct EnumNames<TargetKind> {
+  static constexpr std::array<std::pair<TargetKind, const char*>, 4> kValues{
+      {{TargetKind::kAuto, "auto"},
+       {TargetKind::kLeNet, "lenet"},
+       {TargetKind::kMnistCnn, "mnist_cnn"},
+       {TargetKind::kScript, "script"}}};
+};
+
 template <typename E>
 std::string enum_name(E value) {
   for (const auto& [v, name] : EnumNames<E>::kValues) {

@@ -180,9 +180,11 @@ std::vector<KeyDescriptor> build_key_table() {
       int_key("dist_timeout", "seconds to wait for another rank of a multi-process run",
               field(&Config::dist_timeout), at_least(1)),
 
-      string_key("dataset.data", "dataset: mnist, fashion_mnist, cifar10 or cifar100",
+      string_key("dataset.data",
+                 "dataset: mnist, fashion_mnist, cifar10, cifar100, folder or tensors",
                  field(D, &DC::data)),
-      string_key("dataset.root", "folder holding the dataset files", field(D, &DC::root)),
+      string_key("dataset.root", "folder holding the dataset files (data=folder: the images)",
+                 field(D, &DC::root)),
       int_key("dataset.val_size", "validation samples drawn from the official train set",
               field(D, &DC::val_size), at_least(1)),
       enum_key<TestSplit>("dataset.test_split",
@@ -190,6 +192,13 @@ std::vector<KeyDescriptor> build_key_table() {
                           field(D, &DC::test_split)),
       int_key("dataset.test_size", "test samples drawn from the train set (test_split=holdout)",
               field(D, &DC::test_size), at_least(1)),
+      // Your data (docs/your-data-and-network.md).
+      string_key("dataset.file", "data=tensors: the file torch.save wrote", field(D, &DC::file)),
+      float_list_key("dataset.mean",
+                     "per-channel mean of pixels in [0, 1]; [] = the dataset's, or computed on "
+                     "the training split (folder, tensors)",
+                     field(D, &DC::mean)),
+      float_list_key("dataset.std", "per-channel std, as dataset.mean", field(D, &DC::std)),
 
       variant_key(),
       local_key(),
@@ -212,6 +221,17 @@ std::vector<KeyDescriptor> build_key_table() {
       int_list_key("model.hetero_kernels",
                    "target widths of heterogeneous clients (client i: entry i mod n); [] = off",
                    field(M, &MC::hetero_kernels)),
+      // Your network (docs/your-data-and-network.md).
+      enum_key<TargetKind>("model.target",
+                           "target network: auto (the dataset's), lenet, mnist_cnn, or script "
+                           "(model.target_file)",
+                           field(M, &MC::target)),
+      string_key("model.target_file",
+                 "target=script: the module torch.jit.script(MyNet()).save wrote",
+                 field(M, &MC::target_file)),
+      string_key("model.local_layer",
+                 "target=script with pfedhn_pc: the submodule each client keeps (e.g. fc3)",
+                 field(M, &MC::local_layer)),
 
       float_key("server.lr", "hypernetwork SGD learning rate", field(S, &SC::lr), above(0)),
       float_key("server.embed_lr", "learning rate of the client embeddings; 0 = server.lr",

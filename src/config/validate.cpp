@@ -1,6 +1,8 @@
 // Validation after every source is applied: the dataset and the values derived from it, ranges,
 // and the checks that need several keys at once.
 #include <algorithm>
+#include <cmath>
+#include <iterator>
 
 #include "internal.h"
 #include "pfedhn/data/catalog.h"
@@ -15,17 +17,20 @@ std::string plural(int64_t n, const std::string& singular, const std::string& pl
   return std::to_string(n) + " " + (n == 1 ? singular : plural_form);
 }
 
+constexpr const char* kCustomDatasets[] = {"folder", "tensors"};
+
 const data::DatasetInfo& require_dataset(const std::string& name) {
   if (const data::DatasetInfo* info = data::find_dataset(name)) return *info;
   std::vector<std::string> names;
+  for (const auto& ds : data::all_datasets()) names.push_back(ds.name);
+  names.insert(names.end(), std::begin(kCustomDatasets), std::end(kCustomDatasets));
   std::string best;
   size_t best_distance = std::string::npos;
-  for (const auto& ds : data::all_datasets()) {
-    names.push_back(ds.name);
-    const size_t distance = edit_distance(name, ds.name);
+  for (const auto& candidate : names) {
+    const size_t distance = edit_distance(name, candidate);
     if (distance < best_distance) {
       best_distance = distance;
-      best = ds.name;
+      best = candidate;
     }
   }
   const std::string hint = best_distance <= 3 ? "did you mean '" + best + "'? " : "";
@@ -120,12 +125,96 @@ void check_partition_file(const Config& cfg) {
   }
 }
 
+std::string quoted(const std::string& key, const std::string& value) {
+  return key + "='" + value + "'";
+}
+
+// dataset.file and dataset.mean / dataset.std, on their own (the channels need the data).
+void check_custom_dataset_keys(const Config& cfg) {
+  const auto& d = cfg.dataset;
+  const bool tensors = d.data == "tensors";
+  if (tensors && d.file.empty()) {
+    throw ConfigError(
+        "dataset.data=tensors needs dataset.file=PATH, a file that torch.save wrote "
+        "(docs/your-data-and-network.md)");
+  }
+  if (!tensors && !d.file.empty()) {
+    throw ConfigError(quoted("dataset.file", d.file) +
+                      " is read only with dataset.data=tensors, not dataset.data=" + d.data);
+  }
+  if (d.mean.size() != d.std.size()) {
+    throw ConfigError("dataset.mean=" + detail::float_list_text(d.mean) +
+                      " and dataset.std=" + detail::float_list_text(d.std) +
+                      " must be given together, one number per channel");
+  }
+  for (const double s : d.std) {
+    if (!(s > 0.0) || !std::isfinite(s)) {
+      throw ConfigError("dataset.std=" + detail::float_list_text(d.std) +
+                        " is out of range: every std must be > 0");
+    }
+  }
+  for (const double m : d.mean) {
+    if (!std::isfinite(m)) {
+      throw ConfigError("dataset.mean=" + detail::float_list_text(d.mean) +
+                        " is out of range: every mean must be finite");
+    }
+  }
+}
+
+// model.target, model.target_file and model.local_layer, and what they exclude.
+void check_target_keys(const Config& cfg) {
+  const auto& m = cfg.model;
+  const bool script = m.target == TargetKind::kScript;
+  if (script && m.target_file.empty()) {
+    throw ConfigError(
+        "model.target=script needs model.target_file=PATH, a module that "
+        "torch.jit.script(MyNet()).save(PATH) wrote (docs/your-data-and-network.md)");
+  }
+  if (!script && !m.target_file.empty()) {
+    throw ConfigError(
+        quoted("model.target_file", m.target_file) +
+        " is read only with model.target=script, not model.target=" + to_string(m.target));
+  }
+  if (!m.local_layer.empty() && !script) {
+    throw ConfigError(quoted("model.local_layer", m.local_layer) +
+                      " names a submodule of a scripted target: it needs model.target=script");
+  }
+  if (!m.local_layer.empty() && cfg.algorithm != Algorithm::kPFedHNPC) {
+    throw ConfigError(quoted("model.local_layer", m.local_layer) +
+                      " is the layer pFedHN-PC keeps on each client: it needs "
+                      "algorithm=pfedhn_pc, got algorithm=" +
+                      to_string(cfg.algorithm));
+  }
+  if (script && cfg.algorithm == Algorithm::kPFedHNPC && m.local_layer.empty()) {
+    throw ConfigError(
+        "algorithm=pfedhn_pc with model.target=script needs model.local_layer=NAME, the "
+        "submodule of the scripted network that each client keeps (e.g. fc3)");
+  }
+  if (script && !m.hetero_kernels.empty()) {
+    throw ConfigError("model.hetero_kernels=" + detail::int_list_text(m.hetero_kernels) +
+                      " cannot be combined with model.target=script: heterogeneous widths are "
+                      "built for the built-in target networks only");
+  }
+}
+
+void check_normalisation_channels(const Config& cfg, const data::DatasetInfo& ds) {
+  const auto given = static_cast<int64_t>(cfg.dataset.mean.size());
+  if (given == 0 || given == ds.channels) return;
+  throw ConfigError("dataset.mean=" + detail::float_list_text(cfg.dataset.mean) +
+                    " and dataset.std have " + std::to_string(given) + " numbers, but dataset '" +
+                    ds.name + "' has " + plural(ds.channels, "channel", "channels"));
+}
+
+std::string train_set_size_phrase(const data::DatasetInfo& ds) {
+  return is_custom_dataset(ds.name) ? "its training-set size" : "its official training-set size";
+}
+
 void check_against_dataset(const Config& cfg, const data::DatasetInfo& ds) {
   const std::string of_dataset = " for dataset '" + ds.name + "'";
   if (cfg.dataset.val_size >= ds.train_size) {
     throw ConfigError("dataset.val_size=" + std::to_string(cfg.dataset.val_size) +
                       " is out of range" + of_dataset + ": must be < " +
-                      std::to_string(ds.train_size) + " (its official training-set size)");
+                      std::to_string(ds.train_size) + " (" + train_set_size_phrase(ds) + ")");
   }
   const bool holdout = cfg.dataset.test_split == TestSplit::kHoldout;
   const int64_t held_out = cfg.dataset.val_size + (holdout ? cfg.dataset.test_size : 0);
@@ -133,7 +222,7 @@ void check_against_dataset(const Config& cfg, const data::DatasetInfo& ds) {
     throw ConfigError("dataset.test_size=" + std::to_string(cfg.dataset.test_size) +
                       " with dataset.val_size=" + std::to_string(cfg.dataset.val_size) +
                       " leaves no training samples" + of_dataset + ": their sum must be < " +
-                      std::to_string(ds.train_size) + " (its official training-set size)");
+                      std::to_string(ds.train_size) + " (" + train_set_size_phrase(ds) + ")");
   }
   const int64_t train_samples = ds.train_size - held_out;
   if (cfg.client.num_nodes > train_samples) {
@@ -159,12 +248,20 @@ void apply_older_run_defaults(Config& cfg) {
   }
 }
 
-void resolve_and_validate(Config& cfg) {
-  const data::DatasetInfo& ds = require_dataset(cfg.dataset.data);
-  derive_from_dataset(cfg, "model.in_channels", cfg.model.in_channels, ds.channels,
-                      plural(ds.channels, "channel", "channels"));
-  derive_from_dataset(cfg, "model.out_dim", cfg.model.out_dim, ds.num_classes,
-                      plural(ds.num_classes, "class", "classes"));
+bool is_custom_dataset(const std::string& name) {
+  return std::find(std::begin(kCustomDatasets), std::end(kCustomDatasets), name) !=
+         std::end(kCustomDatasets);
+}
+
+void resolve_and_validate(Config& cfg, const data::DatasetInfo* custom_facts) {
+  const data::DatasetInfo* ds =
+      is_custom_dataset(cfg.dataset.data) ? custom_facts : &require_dataset(cfg.dataset.data);
+  if (ds != nullptr) {
+    derive_from_dataset(cfg, "model.in_channels", cfg.model.in_channels, ds->channels,
+                        plural(ds->channels, "channel", "channels"));
+    derive_from_dataset(cfg, "model.out_dim", cfg.model.out_dim, ds->num_classes,
+                        plural(ds->num_classes, "class", "classes"));
+  }
   if (cfg.dataset.root.empty()) {
     throw ConfigError("dataset.root is empty: it must name the folder holding the datasets");
   }
@@ -185,7 +282,11 @@ void resolve_and_validate(Config& cfg) {
                       std::to_string(cfg.client.clients_per_round) + ") of client.num_nodes (" +
                       std::to_string(cfg.client.num_nodes) + ") clients for training");
   }
-  check_against_dataset(cfg, ds);
+  check_custom_dataset_keys(cfg);
+  check_target_keys(cfg);
+  if (ds == nullptr) return;
+  check_normalisation_channels(cfg, *ds);
+  check_against_dataset(cfg, *ds);
 }
 
 }  // namespace pfedhn::config

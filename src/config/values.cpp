@@ -185,5 +185,8 @@ std::string to_string(ClassShares c) {
 std::string to_string(NovelScheme n) {
   return detail::enum_name(n);
 }
+std::string to_string(TargetKind t) {
+  return detail::enum_name(t);
+}
 
 }  // namespace pfedhn::config

@@ -6,7 +6,7 @@ namespace {
 std::vector<DatasetInfo> make_catalog() {
   // Normalisation constants: reference page, "Data" (per channel, pixels scaled to [0,1]).
   return {
-      {"mnist", FileFormat::kIdx, 10, 1, 28, 28, 60000, 10000, {0.1307}, {0.3081}, "mnist"},
+      {"mnist", FileFormat::kIdx, 10, 1, 28, 28, 60000, 10000, {0.1307}, {0.3081}, "mnist", "", {}},
       {"fashion_mnist",
        FileFormat::kIdx,
        10,
@@ -17,7 +17,9 @@ std::vector<DatasetInfo> make_catalog() {
        10000,
        {0.2860},
        {0.3530},
-       "fashion_mnist"},
+       "fashion_mnist",
+       "",
+       {}},
       {"cifar10",
        FileFormat::kCifar10,
        10,
@@ -28,7 +30,9 @@ std::vector<DatasetInfo> make_catalog() {
        10000,
        {0.4914, 0.4822, 0.4465},
        {0.2023, 0.1994, 0.2010},
-       "cifar-10-batches-bin"},
+       "cifar-10-batches-bin",
+       "",
+       {}},
       {"cifar100",
        FileFormat::kCifar100,
        100,
@@ -39,7 +43,9 @@ std::vector<DatasetInfo> make_catalog() {
        10000,
        {0.5071, 0.4865, 0.4409},
        {0.2673, 0.2564, 0.2762},
-       "cifar-100-binary"},
+       "cifar-100-binary",
+       "",
+       {}},
   };
 }
 

@@ -93,11 +93,7 @@ SplitIndices split_training_set(int64_t n, int64_t val_size, int64_t holdout_tes
   return out;
 }
 
-Split make_split(const torch::Tensor& images_u8, const torch::Tensor& labels,
-                 const DatasetInfo& info) {
-  Split split;
-  split.x = images_u8.contiguous();
-  split.y = labels;
+void set_scale_shift(Split& split, const DatasetInfo& info) {
   std::vector<float> scale, shift;
   for (size_t c = 0; c < info.mean.size(); ++c) {
     scale.push_back(static_cast<float>(1.0 / (255.0 * info.std[c])));
@@ -105,6 +101,14 @@ Split make_split(const torch::Tensor& images_u8, const torch::Tensor& labels,
   }
   split.scale = torch::tensor(scale, torch::kFloat32);
   split.shift = torch::tensor(shift, torch::kFloat32);
+}
+
+Split make_split(const torch::Tensor& images_u8, const torch::Tensor& labels,
+                 const DatasetInfo& info) {
+  Split split;
+  split.x = images_u8.contiguous();
+  split.y = labels;
+  set_scale_shift(split, info);
   return split;
 }
 
@@ -366,6 +370,21 @@ DatasetSplits load_dataset(const std::string& name, const std::filesystem::path&
   }
   return make_splits(*info, raw.train_images, raw.train_labels, raw.test_images, raw.test_labels,
                      options, seed);
+}
+
+void set_normalisation(DatasetSplits& splits, const std::vector<double>& means,
+                       const std::vector<double>& stds) {
+  TORCH_CHECK(splits.info != nullptr && means.size() == stds.size() &&
+                  static_cast<int64_t>(means.size()) == splits.info->channels,
+              "set_normalisation: one mean and std per channel");
+  auto info = std::make_shared<DatasetInfo>(*splits.info);
+  info->mean = means;
+  info->std = stds;
+  for (auto* s : {&splits.train, &splits.val, &splits.test}) {
+    if (s->x.defined()) set_scale_shift(*s, *info);
+  }
+  splits.info = info.get();
+  splits.owned_info = std::move(info);
 }
 
 DatasetSplits to_device(DatasetSplits splits, const torch::Device& device) {

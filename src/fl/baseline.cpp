@@ -9,7 +9,7 @@ namespace pfedhn::fl {
 
 Baseline::Baseline(const config::Config& cfg, const data::DatasetSplits& data,
                    std::vector<data::ClientIndices> clients, torch::Device device)
-    : spec_(target_spec_from_config(cfg)),
+    : spec_(target_spec_from_config(cfg, *data.info)),
       seed_(cfg.seed),
       data_(data),
       clients_(std::move(clients)),
@@ -66,7 +66,7 @@ std::function<torch::Tensor(const torch::Tensor&)> Baseline::model_of(
     models::Weights weights) const {
   return [spec = spec_, weights = std::move(weights)](const torch::Tensor& x) {
     torch::NoGradGuard no_grad;
-    return models::target_forward(spec, weights, x);
+    return models::network_forward(spec, weights, {}, x, models::Mode::kEval);
   };
 }
 

@@ -4,6 +4,8 @@
 
 #include "pfedhn/fl/batch_sampler.h"
 #include "pfedhn/fl/sgd.h"
+#include "pfedhn/models/script_target.h"
+#include "pfedhn/util/rng.h"
 
 namespace pfedhn::fl {
 namespace {
@@ -69,6 +71,23 @@ LocalState make_local_state(int64_t out_dim, uint64_t init_seed, const ClientUpd
   return state;
 }
 
+LocalState make_local_state(const models::TargetSpec& spec, uint64_t init_seed,
+                            const ClientUpdateOptions& opts, const torch::Device& device) {
+  if (!spec.script) return make_local_state(spec.out_dim, init_seed, opts, device);
+  LocalState state;
+  state.layer = models::LocalLayer(spec.script->local_tensors(), spec.script->initial_local());
+  state.layer->to(device);
+  state.optimizer =
+      std::make_unique<torch::optim::SGD>(state.layer->parameters(), sgd_options(opts));
+  return state;
+}
+
+torch::Tensor training_forward(const models::TargetSpec& spec, const models::Weights& theta,
+                               const LocalState* local, const torch::Tensor& x) {
+  return models::network_forward(spec, theta, local ? local->layer->tensors() : models::Weights{},
+                                 x, models::Mode::kTrain);
+}
+
 std::string encode_local_state(const LocalState& state) {
   torch::serialize::OutputArchive archive, layer, opt;
   state.layer->save(layer);
@@ -88,9 +107,13 @@ void decode_local_state(LocalState& state, const std::string& bytes) {
   archive.load_from(bytes.data(), bytes.size());
   archive.read("layer", layer);
   archive.read("optimizer", opt);
-  const auto before = state.layer->fc->weight.sizes().vec();
+  std::vector<std::vector<int64_t>> before;
+  for (const auto& t : state.layer->tensors()) before.push_back(t.sizes().vec());
   state.layer->load(layer);
-  TORCH_CHECK(state.layer->fc->weight.sizes().vec() == before, "local layer of another shape");
+  for (size_t i = 0; i < before.size(); ++i) {
+    TORCH_CHECK(state.layer->tensors()[i].sizes().vec() == before[i],
+                "local layer of another shape");
+  }
   state.optimizer->load(opt);
 }
 
@@ -103,6 +126,8 @@ ClientUpdateResult client_update(const models::TargetSpec& spec, const models::W
   FlatSgd tilde(theta, opts);
 
   BatchSampler sampler(client_indices, opts.batch_size, stream_seed);
+  if (spec.script)
+    models::ScriptTarget::seed_random_ops(derive_seed(stream_seed, {stream::kScriptRandomOps}));
   const auto device = train.device();
   torch::Tensor loss_sum = torch::zeros({}, torch::TensorOptions().device(device));
   torch::Tensor correct =
@@ -114,8 +139,7 @@ ClientUpdateResult client_update(const models::TargetSpec& spec, const models::W
     const auto y = train.y.index_select(0, idx);
     tilde.zero_grad();
     if (local) local->optimizer->zero_grad();
-    auto out = models::target_forward(spec, tilde.params(), x);
-    if (local) out = local->layer->forward(out);
+    auto out = training_forward(spec, tilde.params(), local, x);
     auto loss = torch::nn::functional::cross_entropy(out, y);
     loss.backward();
     // The authors clip only the target network's gradient, not the local layer's.

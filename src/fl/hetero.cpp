@@ -2,20 +2,28 @@
 
 #include <fmt/format.h>
 
+#include "pfedhn/data/catalog.h"
 #include "pfedhn/fl/trainer.h"
 #include "pfedhn/util/error.h"
 
 namespace pfedhn::fl {
 
-std::vector<models::TargetSpec> target_specs_from_config(const config::Config& cfg) {
-  if (!is_hetero(cfg)) return {target_spec_from_config(cfg)};
+std::vector<models::TargetSpec> target_specs_from_config(const config::Config& cfg,
+                                                         const data::DatasetInfo& info) {
+  if (!is_hetero(cfg)) return {target_spec_from_config(cfg, info)};
   std::vector<models::TargetSpec> specs;
   config::Config one = cfg;
   for (const int64_t k : cfg.model.hetero_kernels) {
     one.model.n_kernels = k;
-    specs.push_back(target_spec_from_config(one));
+    specs.push_back(target_spec_from_config(one, info));
   }
   return specs;
+}
+
+std::vector<models::TargetSpec> target_specs_from_config(const config::Config& cfg) {
+  const auto* info = data::find_dataset(cfg.dataset.data);
+  TORCH_CHECK(info != nullptr, "unknown dataset ", cfg.dataset.data);
+  return target_specs_from_config(cfg, *info);
 }
 
 std::vector<int64_t> hetero_assignment(const config::Config& cfg) {

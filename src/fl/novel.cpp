@@ -60,8 +60,7 @@ void Trainer::adapt_by_loss(int64_t client, int64_t rounds) {
   const int64_t steps = rounds * client_opts_.inner_steps;
   for (int64_t step = 0; step < steps; ++step) {
     const auto idx = batches.next().to(train.device(), /*non_blocking=*/true);
-    auto out = models::target_forward(spec, hnet_->forward(client), train.gather(idx));
-    if (local) out = local->layer->forward(out);
+    const auto out = training_forward(spec, hnet_->forward(client), local, train.gather(idx));
     const auto loss = torch::nn::functional::cross_entropy(out, train.y.index_select(0, idx));
     auto grads = torch::autograd::grad({loss}, trained);
     for (size_t i = 0; i < trained.size(); ++i) trained[i].mutable_grad() = grads[i];

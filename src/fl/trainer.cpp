@@ -6,6 +6,8 @@
 
 #include "pfedhn/data/catalog.h"
 #include "pfedhn/fl/hetero.h"
+#include "pfedhn/models/script_target.h"
+#include "pfedhn/util/error.h"
 #include "pfedhn/util/rng.h"
 
 namespace pfedhn::fl {
@@ -19,18 +21,39 @@ double seconds_since(Clock::time_point start) {
 
 }  // namespace
 
+models::TargetSpec target_spec_from_config(const config::Config& cfg,
+                                           const data::DatasetInfo& info) {
+  const auto& m = cfg.model;
+  if (m.target == config::TargetKind::kScript) {
+    return models::make_script_target_spec(models::ScriptTarget::load(
+        m.target_file, {{m.in_channels, info.height, info.width}, m.out_dim, m.local_layer}));
+  }
+  const models::TargetArch arch =
+      m.target == config::TargetKind::kLeNet      ? models::TargetArch::kLeNet
+      : m.target == config::TargetKind::kMnistCnn ? models::TargetArch::kMnistCnn
+                                                  : models::arch_for_dataset(info.name);
+  try {
+    return models::make_target_spec(arch, m.in_channels, m.n_kernels, m.out_dim, info.height,
+                                    info.width,
+                                    /*with_head=*/cfg.algorithm != config::Algorithm::kPFedHNPC);
+  } catch (const std::invalid_argument&) {
+    throw UserError(fmt::format(
+        "model.target={}: the images of dataset '{}' ({}x{}) are too small for the built-in "
+        "network {}; use model.target=script with a network of your own",
+        config::to_string(m.target), info.name, info.height, info.width,
+        arch == models::TargetArch::kLeNet ? "lenet" : "mnist_cnn"));
+  }
+}
+
 models::TargetSpec target_spec_from_config(const config::Config& cfg) {
   const auto* info = data::find_dataset(cfg.dataset.data);
   TORCH_CHECK(info != nullptr, "unknown dataset ", cfg.dataset.data);
-  return models::make_target_spec(models::arch_for_dataset(info->name), cfg.model.in_channels,
-                                  cfg.model.n_kernels, cfg.model.out_dim, info->height,
-                                  /*with_head=*/cfg.algorithm != config::Algorithm::kPFedHNPC);
+  return target_spec_from_config(cfg, *info);
 }
 
 Trainer::Trainer(const config::Config& cfg, const data::DatasetSplits& data,
                  std::vector<data::ClientIndices> clients, torch::Device device)
-    : spec_(target_specs_from_config(cfg).front()),
-      server_grad_clip_(cfg.server.grad_clip),
+    : server_grad_clip_(cfg.server.grad_clip),
       clients_per_round_(cfg.client.clients_per_round),
       seed_(cfg.seed),
       num_training_(num_training_clients(cfg)),
@@ -47,7 +70,9 @@ Trainer::Trainer(const config::Config& cfg, const data::DatasetSplits& data,
   hopts.n_hidden = cfg.model.n_hidden;
   hopts.spectral_norm = cfg.model.spec_norm;
   hopts.client_spec = hetero_assignment(cfg);
-  hnet_ = models::HyperNetwork(target_specs_from_config(cfg), hopts);
+  std::vector<models::TargetSpec> specs = target_specs_from_config(cfg, *data.info);
+  spec_ = specs.front();
+  hnet_ = models::HyperNetwork(std::move(specs), hopts);
   hnet_->reset_parameters(derive_seed(seed_, {stream::kHypernetInit}));
   hnet_->to(device);
 
@@ -61,10 +86,9 @@ Trainer::Trainer(const config::Config& cfg, const data::DatasetSplits& data,
   if (cfg.algorithm == config::Algorithm::kPFedHNPC) {
     locals_.reserve(clients_.size());
     for (int64_t i = 0; i < num_clients(); ++i) {
-      locals_.push_back(
-          make_local_state(cfg.model.out_dim,
-                           derive_seed(seed_, {stream::kLocalLayerInit, static_cast<uint64_t>(i)}),
-                           client_opts_, device));
+      locals_.push_back(make_local_state(
+          spec_, derive_seed(seed_, {stream::kLocalLayerInit, static_cast<uint64_t>(i)}),
+          client_opts_, device));
     }
   }
 }
@@ -75,9 +99,10 @@ std::vector<int64_t> Trainer::sample_clients(int64_t round) const {
 
 std::string Trainer::describe() const {
   const auto& specs = hnet_->target_specs();
-  const std::string targets =
-      specs.size() == 1 ? fmt::format("target network {} parameters", spec_.num_parameters())
-                        : fmt::format("target networks of {} widths", specs.size());
+  std::string targets = specs.size() == 1
+                            ? fmt::format("target network {} parameters", spec_.num_parameters())
+                            : fmt::format("target networks of {} widths", specs.size());
+  if (spec_.script) targets += " (" + spec_.script->describe() + ")";
   return fmt::format("{}; hypernetwork embedding dim {}", targets, hnet_->options().embedding_dim);
 }
 
@@ -200,8 +225,9 @@ std::function<torch::Tensor(const torch::Tensor&)> Trainer::client_model(int64_t
 models::ClientNetwork Trainer::client_network(int64_t client) {
   models::ClientNetwork net{target_spec(client), eval_weights(client), {}};
   if (!locals_.empty()) {
-    const auto& fc = locals_[static_cast<size_t>(client)].layer->fc;
-    net.local_layer = {fc->weight.detach(), fc->bias.detach()};
+    for (const auto& t : locals_[static_cast<size_t>(client)].layer->tensors()) {
+      net.local_layer.push_back(t.detach());
+    }
   }
   return net;
 }
@@ -213,8 +239,8 @@ std::function<torch::Tensor(const torch::Tensor&)> Trainer::client_model(int64_t
   return [spec = target_spec(client), weights = std::move(weights),
           local](const torch::Tensor& x) mutable {
     torch::NoGradGuard no_grad;
-    auto out = models::target_forward(spec, weights, x);
-    return local ? local->forward(out) : out;
+    return models::network_forward(spec, weights, local ? local->tensors() : models::Weights{}, x,
+                                   models::Mode::kEval);
   };
 }
 

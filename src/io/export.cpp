@@ -25,6 +25,8 @@ void write_export_manifest(const fs::path& path, const ExportManifest& m) {
   nlohmann::json j = {
       {"format", "pfedhn-export-1"},
       {"dataset", m.dataset},
+      {"source", m.source.empty() ? nlohmann::json(nullptr) : nlohmann::json(m.source)},
+      {"class_names", m.class_names},
       {"normalization", {{"mean", m.mean}, {"std", m.std}}},
       {"input_shape", m.input_shape},
       {"num_classes", m.num_classes},

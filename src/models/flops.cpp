@@ -13,16 +13,21 @@ struct DenseLayer {
 // Walks the target network in order (as target_forward does) and lists its dense layers.
 std::vector<DenseLayer> target_layers(const TargetSpec& spec, int64_t local_out_dim) {
   std::vector<DenseLayer> layers;
-  int64_t side = spec.image_size;
+  if (spec.script) return layers;  // a scripted target's layers are not known
+  int64_t height = spec.image_height, width = spec.image_width;
   for (size_t i = 0; i < spec.tensors.size(); i += 2) {
     const auto& shape = spec.tensors[i].shape;
     int64_t flops = 0;
     if (shape.size() == 4) {
       // conv: out_channels x in_channels x k x k multiply-adds at every output position.
-      side = side - shape[2] + 1;
-      flops = 2 * shape[0] * shape[1] * shape[2] * shape[3] * side * side;
+      height = height - shape[2] + 1;
+      width = width - shape[3] + 1;
+      flops = 2 * shape[0] * shape[1] * shape[2] * shape[3] * height * width;
       const bool pooled = i / 2 < 2;  // both nets pool after their first two convs
-      if (pooled) side /= 2;
+      if (pooled) {
+        height /= 2;
+        width /= 2;
+      }
     } else {
       flops = 2 * shape[0] * shape[1];
     }

@@ -172,9 +172,20 @@ std::vector<torch::Tensor> HyperNetworkImpl::network_parameters() const {
 
 LocalLayerImpl::LocalLayerImpl(int64_t out_dim) {
   fc = register_module("fc", torch::nn::Linear(TargetSpec::kFeatureDim, out_dim));
+  tensors_ = {fc->weight, fc->bias};
+}
+
+LocalLayerImpl::LocalLayerImpl(const std::vector<TensorSpec>& tensors, const Weights& initial) {
+  TORCH_CHECK(tensors.size() == initial.size(), "LocalLayer: one initial value per tensor");
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    std::string name = tensors[i].name;
+    std::replace(name.begin(), name.end(), '.', '_');
+    tensors_.push_back(register_parameter(name, initial[i].detach().clone()));
+  }
 }
 
 void LocalLayerImpl::reset_parameters(uint64_t seed) {
+  TORCH_CHECK(fc, "LocalLayer::reset_parameters: only the built-in layer is drawn afresh");
   TORCH_CHECK(fc->weight.device().is_cpu(),
               "LocalLayer::reset_parameters: initialise on the CPU, then move to the device");
   auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);

@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "pfedhn/models/ops.h"
+#include "pfedhn/models/script_target.h"
 
 namespace pfedhn::models {
 
@@ -39,41 +40,73 @@ int64_t pool_out(int64_t side) {
   return side / 2;
 }
 
+// The side of the feature maps the built-in network flattens, for an input side.
+int64_t flattened_side(TargetArch arch, int64_t side) {
+  if (arch == TargetArch::kLeNet) return pool_out(conv_out(pool_out(conv_out(side, 5)), 5));
+  return conv_out(pool_out(conv_out(pool_out(conv_out(side, 3)), 3)), 3);
+}
+
 }  // namespace
 
 TargetSpec make_target_spec(TargetArch arch, int64_t in_channels, int64_t n_kernels,
-                            int64_t out_dim, int64_t image_size, bool with_head) {
+                            int64_t out_dim, int64_t image_height, int64_t image_width,
+                            bool with_head) {
+  if (arch == TargetArch::kScript) {
+    throw std::invalid_argument("make_target_spec: a scripted target needs its module");
+  }
   TargetSpec spec;
   spec.arch = arch;
   spec.in_channels = in_channels;
   spec.n_kernels = n_kernels;
   spec.out_dim = out_dim;
-  spec.image_size = image_size;
+  spec.image_height = image_height;
+  spec.image_width = image_width;
   spec.with_head = with_head;
   const int64_t k = n_kernels;
-  int64_t flat = 0;
+  const int64_t side_h = flattened_side(arch, image_height);
+  const int64_t side_w = flattened_side(arch, image_width);
+  if (side_h <= 0 || side_w <= 0) {
+    throw std::invalid_argument("make_target_spec: image too small for the network");
+  }
   if (arch == TargetArch::kLeNet) {
     add_layer(spec.tensors, "conv1", {k, in_channels, 5, 5});
     add_layer(spec.tensors, "conv2", {2 * k, k, 5, 5});
-    const int64_t side = pool_out(conv_out(pool_out(conv_out(image_size, 5)), 5));
-    flat = 2 * k * side * side;
   } else {
     add_layer(spec.tensors, "conv1", {k, in_channels, 3, 3});
     add_layer(spec.tensors, "conv2", {2 * k, k, 3, 3});
     add_layer(spec.tensors, "conv3", {4 * k, 2 * k, 3, 3});
-    const int64_t side = conv_out(pool_out(conv_out(pool_out(conv_out(image_size, 3)), 3)), 3);
-    flat = 4 * k * side * side;
   }
-  if (flat <= 0) throw std::invalid_argument("make_target_spec: image too small for the network");
+  const int64_t flat = (arch == TargetArch::kLeNet ? 2 : 4) * k * side_h * side_w;
   add_layer(spec.tensors, "fc1", {120, flat});
   add_layer(spec.tensors, "fc2", {TargetSpec::kFeatureDim, 120});
   if (with_head) add_layer(spec.tensors, "fc3", {out_dim, TargetSpec::kFeatureDim});
   return spec;
 }
 
+TargetSpec make_target_spec(TargetArch arch, int64_t in_channels, int64_t n_kernels,
+                            int64_t out_dim, int64_t image_size, bool with_head) {
+  return make_target_spec(arch, in_channels, n_kernels, out_dim, image_size, image_size, with_head);
+}
+
+TargetSpec make_script_target_spec(std::shared_ptr<const ScriptTarget> script) {
+  TargetSpec spec;
+  spec.arch = TargetArch::kScript;
+  const auto& input = script->input_shape();
+  spec.in_channels = input[0];
+  spec.image_height = input[1];
+  spec.image_width = input[2];
+  spec.n_kernels = 0;
+  spec.out_dim = script->num_classes();
+  spec.with_head = script->local_tensors().empty();
+  spec.tensors = script->generated_tensors();
+  spec.script = std::move(script);
+  return spec;
+}
+
 torch::Tensor target_forward(const TargetSpec& spec, const Weights& w, const torch::Tensor& x) {
   TORCH_CHECK(w.size() == spec.tensors.size(), "target_forward: expected ", spec.tensors.size(),
               " tensors, got ", w.size());
+  if (spec.script) return spec.script->forward(w, {}, x, Mode::kTrain);
   size_t i = 0;
   // The one-channel kernel takes the first layer of MNIST-shaped inputs (see ops.h).
   auto conv = [&](const torch::Tensor& in) {
@@ -112,11 +145,17 @@ torch::Tensor target_forward(const TargetSpec& spec, const Weights& w, const tor
   return spec.with_head ? linear(h) : h;
 }
 
+torch::Tensor network_forward(const TargetSpec& spec, const Weights& w, const Weights& local,
+                              const torch::Tensor& x, Mode mode) {
+  if (spec.script) return spec.script->forward(w, local, x, mode);
+  const auto out = target_forward(spec, w, x);
+  if (local.empty()) return out;
+  TORCH_CHECK(local.size() == 2, "network_forward: the local layer is {weight, bias}");
+  return torch::linear(out, local[0], local[1]);
+}
+
 torch::Tensor client_forward(const ClientNetwork& net, const torch::Tensor& x) {
-  const auto out = target_forward(net.spec, net.weights, x);
-  if (net.local_layer.empty()) return out;
-  TORCH_CHECK(net.local_layer.size() == 2, "client_forward: the local layer is {weight, bias}");
-  return torch::linear(out, net.local_layer[0], net.local_layer[1]);
+  return network_forward(net.spec, net.weights, net.local_layer, x, Mode::kEval);
 }
 
 }  // namespace pfedhn::models

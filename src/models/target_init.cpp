@@ -4,9 +4,12 @@
 
 #include <cmath>
 
+#include "pfedhn/models/script_target.h"
+
 namespace pfedhn::models {
 
 Weights init_target_weights(const TargetSpec& spec, uint64_t seed) {
+  if (spec.script) return spec.script->initial_generated();
   auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
   torch::NoGradGuard no_grad;
   Weights w;

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "pfedhn/models/script_target.h"
+
 namespace pfedhn::models {
 namespace {
 
@@ -87,6 +89,7 @@ std::string hypernetwork_source(const HyperNetworkImpl& hnet) {
 }  // namespace
 
 torch::jit::Module client_script_module(const ClientNetwork& net) {
+  if (net.spec.script) return net.spec.script->module_with(net.weights, net.local_layer);
   TORCH_CHECK(net.weights.size() == net.spec.tensors.size(), "client_script_module: expected ",
               net.spec.tensors.size(), " tensors, got ", net.weights.size());
   torch::jit::Module m("ClientNetwork");

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <string>
 
 #include "pfedhn/config/config.h"
 #include "pfedhn/data/dataset.h"
@@ -22,6 +23,18 @@ int64_t set_thread_count(int64_t requested);
 
 // The train / val / test split that the config's dataset.* keys describe.
 data::SplitOptions split_options(const config::Config& cfg);
+
+// Where the config's dataset is (dataset.data, root, file, mean, std).
+data::DatasetSource dataset_source(const config::Config& cfg);
+
+// config::resolve_and_validate with what only the files can say: an image folder's or a
+// tensors file's classes, channels, size and sample counts (data::describe_dataset), and that
+// model.target_file is a module that fits them. Every check runs before any file is written;
+// throws UserError (one line) otherwise.
+void resolve_against_data(config::Config& cfg);
+
+// One line on what a folder or tensors file held and how it was normalised (for the log).
+std::string describe_data(const data::DatasetSplits& splits, const config::Config& cfg);
 
 // The partition that the config's client.* and novel.* keys describe, for a dataset of
 // `num_classes`. client.partition=file reads its assignment from `recorded` when that file

@@ -42,7 +42,9 @@ struct TrainOptions {
 inline constexpr int kInterruptedExitCode = 130;  // SIGINT
 inline constexpr int kTerminatedExitCode = 143;   // SIGTERM
 
-// The resolved config: file (or defaults), then overrides, then validation. Throws ConfigError.
+// The resolved config: file (or defaults), then overrides, then validation, against the files
+// of an image folder, a tensors file or a scripted target (app::resolve_against_data). Throws
+// ConfigError or another UserError.
 config::Config resolve_config(const TrainOptions& options);
 
 // The dataset of `cfg` on `device` and its partition into clients, as every rank of a run
@@ -54,9 +56,12 @@ struct RunData {
 };
 // `run_dir`: the run directory of a run being continued or read (resume, export, generalize),
 // whose partition.json is then the partition of client.partition=file, as trained; empty for a
-// new run, which reads client.partition_file.
+// new run, which reads client.partition_file. Throws UserError when the files no longer have
+// the channels and classes of the config. `progress` is told how far the reading of an image
+// folder is.
 RunData load_run_data(const config::Config& cfg, const torch::Device& device,
-                      const std::filesystem::path& run_dir = {});
+                      const std::filesystem::path& run_dir = {},
+                      const data::LoadProgress& progress = {});
 
 // RUN_DIR/partition.json: the partition `data` was made with (data/partition_file.h).
 void write_partition_record(const std::filesystem::path& run_dir, const config::Config& cfg,

@@ -6,6 +6,10 @@
 #include <string>
 #include <vector>
 
+namespace pfedhn::data {
+struct DatasetInfo;
+}
+
 namespace pfedhn::config {
 
 // What is trained: pFedHN or pFedHN-PC, or one of the baselines on the same partitions.
@@ -46,13 +50,23 @@ enum class DeviceKind { kAuto, kCpu, kCuda };
 // steps on the client's training loss, backpropagated through the hypernetwork into the
 // embedding, one embedding step per batch.
 enum class NovelAdapt { kRounds, kLoss };
+// The target network: auto (the dataset's: MNIST's CNN for mnist and fashion_mnist, CIFAR's
+// LeNet otherwise), one of the two built-in networks by name, or a module scripted in Python
+// (model.target_file).
+enum class TargetKind { kAuto, kLeNet, kMnistCnn, kScript };
 
 struct DatasetConfig {
-  std::string data = "cifar10";  // mnist | fashion_mnist | cifar10 | cifar100
-  std::string root = "data";     // folder that scripts/fetch_data.sh fills
-  int64_t val_size = 10000;      // validation samples drawn (seeded) from the official train set
+  // mnist | fashion_mnist | cifar10 | cifar100, or folder (an image folder at `root`) or
+  // tensors (a file that torch.save wrote, `file`)
+  std::string data = "cifar10";
+  std::string root = "data";  // folder that scripts/fetch_data.sh fills; data=folder: the images
+  int64_t val_size = 10000;   // validation samples drawn (seeded) from the official train set
   TestSplit test_split = TestSplit::kOfficial;
   int64_t test_size = 10000;  // test_split=holdout: test samples drawn from the official train set
+  std::string file;           // data=tensors: the file
+  // Per-channel normalisation for pixels scaled to [0, 1]; empty = the catalog's (built-in
+  // datasets) or computed on the training split (folder, tensors).
+  std::vector<double> mean, std;
 };
 
 struct ModelConfig {
@@ -68,6 +82,9 @@ struct ModelConfig {
   // Heterogeneous target networks (paper Section 5.2): the widths served by one hypernetwork;
   // client i gets hetero_kernels[i % size()]. Empty = off (every client gets n_kernels).
   std::vector<int64_t> hetero_kernels;
+  TargetKind target = TargetKind::kAuto;
+  std::string target_file;  // target=script: torch.jit.script(MyNet()).save(target_file)
+  std::string local_layer;  // target=script with pfedhn_pc: the submodule kept on the client
 };
 
 struct ServerConfig {
@@ -187,7 +204,13 @@ void apply_older_run_defaults(Config& cfg);
 
 // Fills dataset-derived keys (in_channels, out_dim) unless explicit, then checks every value
 // and combination. Throws ConfigError with a one-line message naming the key. Reads no data.
-void resolve_and_validate(Config& cfg);
+// A dataset that is not built in (dataset.data=folder or tensors) is described by
+// `custom_facts` (data::describe_dataset reads them); without them its dataset-derived keys are
+// kept as they are (a run's saved config.yaml holds them) and only the keys are checked.
+void resolve_and_validate(Config& cfg, const data::DatasetInfo* custom_facts = nullptr);
+
+// True for the datasets that are not built in: folder and tensors.
+bool is_custom_dataset(const std::string& name);
 
 // The whole resolved config as YAML, nested by group, loadable by load_config_file.
 std::string to_yaml(const Config& cfg);
@@ -200,5 +223,6 @@ std::string to_string(DeviceKind d);
 std::string to_string(NovelAdapt a);
 std::string to_string(ClassShares c);
 std::string to_string(NovelScheme n);
+std::string to_string(TargetKind t);
 
 }  // namespace pfedhn::config

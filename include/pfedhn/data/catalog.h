@@ -7,11 +7,13 @@
 
 namespace pfedhn::data {
 
-enum class FileFormat { kIdx, kCifar10, kCifar100 };
+// The built-in formats, and the two kinds of user data: an image folder and a tensors file.
+enum class FileFormat { kIdx, kCifar10, kCifar100, kFolder, kTensors };
 
-// Static facts about a supported dataset (reference page, "Data"). No I/O.
+// Facts about a dataset: static for the built-in ones (reference page, "Data"; no I/O), read from
+// the files for an image folder or a tensors file (data::describe_dataset).
 struct DatasetInfo {
-  std::string name;  // canonical: mnist | fashion_mnist | cifar10 | cifar100
+  std::string name;  // canonical: mnist | fashion_mnist | cifar10 | cifar100 | folder | tensors
   FileFormat format;
   int64_t num_classes;
   int64_t channels;
@@ -23,6 +25,10 @@ struct DatasetInfo {
   std::vector<double> std;
   std::string subdir;  // folder under dataset.root: mnist, fashion_mnist, cifar-10-batches-bin,
                        // cifar-100-binary
+  // folder and tensors only: where the data is (the image folder, the file), and the class
+  // names (the folders' names; empty for tensors).
+  std::string source;
+  std::vector<std::string> class_names;
 };
 
 // Returns nullptr when `name` is not a supported dataset.

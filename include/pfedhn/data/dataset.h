@@ -4,6 +4,8 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -40,6 +42,9 @@ struct SplitOptions {
 
 struct DatasetSplits {
   const DatasetInfo* info = nullptr;
+  // Keeps `info` alive when it is not the catalog's (a folder, a tensors file, or a built-in
+  // dataset with dataset.mean / dataset.std given); shared by copies.
+  std::shared_ptr<const DatasetInfo> owned_info;
   Split train, val, test;
   TestSource test_source = TestSource::kOfficial;
   // Each split's samples as positions in the official file they came from (train and val: the
@@ -81,5 +86,41 @@ inline DatasetSplits make_splits(const DatasetInfo& info, const torch::Tensor& t
 // files are not read (they may be absent).
 DatasetSplits load_dataset(const std::string& name, const std::filesystem::path& root,
                            const SplitOptions& options, uint64_t seed);
+
+// Where a dataset is: the dataset.* keys of a config.
+struct DatasetSource {
+  std::string name;               // a built-in dataset, folder or tensors
+  std::filesystem::path root;     // built-in: the folder fetch_data.sh fills; folder: the images
+  std::filesystem::path file;     // tensors: the file torch.save wrote
+  std::vector<double> mean, std;  // given normalisation; empty = the catalog's, or computed
+};
+
+// Called now and then while a slow dataset is read: images read so far, of `total`.
+using LoadProgress = std::function<void(int64_t done, int64_t total)>;
+
+// The facts of a dataset without its pixels: the catalog's for a built-in one; for a folder
+// the class folders listed and every image's header read, for a tensors file its keys and
+// shapes checked (the file is read whole). The mean and std are the given ones, else the
+// catalog's, else empty (computed when the data is loaded). Throws DataError with one line
+// naming the file on any problem; with `with_test` a missing test set is one too (the line says
+// to use dataset.test_split=holdout).
+DatasetInfo describe_dataset(const DatasetSource& source, bool with_test);
+
+// Reads and splits any dataset: the built-in ones as load_dataset(name, ...) above, an image
+// folder or a tensors file likewise, with the per-channel mean and std of the training split
+// (after validation and a held-out test split are drawn) unless given. `progress` is called
+// while an image folder is decoded.
+DatasetSplits load_dataset(const DatasetSource& source, const SplitOptions& options, uint64_t seed,
+                           const LoadProgress& progress = {});
+
+// Gives the splits the per-channel normalisation (mean, std) for pixels scaled to [0, 1]: `info`
+// becomes an owned copy with these values, and every split's scale and shift follow.
+void set_normalisation(DatasetSplits& splits, const std::vector<double>& means,
+                       const std::vector<double>& stds);
+
+// Per-channel mean and (population) std of uint8 images [N, C, H, W], for pixels scaled to
+// [0, 1]; exact sums, so the result does not depend on threads.
+void channel_mean_std(const torch::Tensor& images_u8, std::vector<double>& means,
+                      std::vector<double>& stds);
 
 }  // namespace pfedhn::data

@@ -29,6 +29,15 @@ struct LocalState {
 };
 LocalState make_local_state(int64_t out_dim, uint64_t init_seed, const ClientUpdateOptions& opts,
                             const torch::Device& device);
+// The local state of a client of `spec` (with_head false): the built-in Linear(84, out_dim)
+// drawn from `init_seed`, or a scripted target's local layer from the module's saved values.
+LocalState make_local_state(const models::TargetSpec& spec, uint64_t init_seed,
+                            const ClientUpdateOptions& opts, const torch::Device& device);
+
+// A client's logits while it trains: the target network with `theta`, with the pFedHN-PC local
+// layer of `local` if not null.
+torch::Tensor training_forward(const models::TargetSpec& spec, const models::Weights& theta,
+                               const LocalState* local, const torch::Tensor& x);
 
 // A local state (layer and optimiser) as bytes, and back into an existing state of the same
 // shape (throws c10::Error on a mismatch). Used to move it between processes.
@@ -44,7 +53,8 @@ struct ClientUpdateResult {
 // One client's local training (reference page, "One round", step 3): `inner_steps` SGD steps
 // on batches of `batch_size` distinct samples drawn afresh from the client's training indices,
 // starting from a copy of `theta`, with a fresh optimiser. `local` (pFedHN-PC only, else null)
-// is trained alongside. All randomness comes from Rng(stream_seed).
+// is trained alongside. All randomness comes from Rng(stream_seed) (a scripted target's random
+// ops, e.g. dropout, from LibTorch's default generator seeded from it).
 ClientUpdateResult client_update(const models::TargetSpec& spec, const models::Weights& theta,
                                  const data::Split& train, const torch::Tensor& client_indices,
                                  LocalState* local, const ClientUpdateOptions& opts,

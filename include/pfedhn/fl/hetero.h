@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "pfedhn/config/config.h"
+#include "pfedhn/data/catalog.h"
 #include "pfedhn/data/partition.h"
 #include "pfedhn/eval/groups.h"
 #include "pfedhn/models/target.h"
@@ -22,7 +23,10 @@ inline bool is_hetero(const config::Config& cfg) {
 }
 
 // The target specs one hypernetwork serves: one per entry of model.hetero_kernels, in that
-// order, or the single model.n_kernels spec when hetero is off.
+// order, or the single model.n_kernels spec when hetero is off; for the dataset of `info`, or
+// a built-in dataset's.
+std::vector<models::TargetSpec> target_specs_from_config(const config::Config& cfg,
+                                                         const data::DatasetInfo& info);
 std::vector<models::TargetSpec> target_specs_from_config(const config::Config& cfg);
 
 // Client i -> index into model.hetero_kernels (i % n); empty when hetero is off.

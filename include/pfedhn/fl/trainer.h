@@ -100,7 +100,12 @@ class Trainer : public Algorithm {
   std::vector<LocalState> locals_;  // one per client for pFedHN-PC, empty for pFedHN
 };
 
-// Builds the target-network spec that a config describes.
+// Builds the target-network spec that a config describes, for the dataset `info` describes
+// (images of info.height x info.width). model.target=script loads model.target_file; a bad
+// module, or images too small for a built-in network, throw UserError (one line).
+models::TargetSpec target_spec_from_config(const config::Config& cfg,
+                                           const data::DatasetInfo& info);
+// The same for a built-in dataset (the catalog's facts).
 models::TargetSpec target_spec_from_config(const config::Config& cfg);
 
 }  // namespace pfedhn::fl

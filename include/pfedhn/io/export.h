@@ -23,6 +23,10 @@ struct ExportedClient {
 
 struct ExportManifest {
   std::string dataset;
+  // folder and tensors only: the image folder or the file (as the config names it), and the
+  // class names of a folder
+  std::string source;
+  std::vector<std::string> class_names;
   std::vector<double> mean, std;     // per channel, for pixels scaled to [0, 1]
   std::vector<int64_t> input_shape;  // [C, H, W]
   int64_t num_classes = 0;

@@ -9,7 +9,8 @@ namespace pfedhn::models {
 
 // Floating-point operations (multiply and add counted separately) of the dense work only:
 // convolutions and linear layers. Activations, pooling and the optimiser are ignored, so these
-// are lower bounds that make achieved GFLOP/s comparable across implementations.
+// are lower bounds that make achieved GFLOP/s comparable across implementations. A scripted
+// target's layers are not known: its forward and train counts are 0.
 
 // One sample through the target network (plus the pFedHN-PC local layer if `local_out_dim` > 0).
 int64_t target_forward_flops(const TargetSpec& spec, int64_t local_out_dim = 0);

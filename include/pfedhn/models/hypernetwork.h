@@ -95,13 +95,23 @@ class HyperNetworkImpl : public torch::nn::Module {
 };
 TORCH_MODULE(HyperNetwork);
 
-// pFedHN-PC's personal classifier: Linear(84, out_dim), owned by one client, never sent.
+// pFedHN-PC's personal layer, owned by one client, never sent: the built-in targets' classifier
+// Linear(84, out_dim), or a scripted target's model.local_layer.
 class LocalLayerImpl : public torch::nn::Module {
  public:
   explicit LocalLayerImpl(int64_t out_dim);
+  // A scripted target's local layer: one parameter per tensor (named with '.' as '_'),
+  // starting from copies of `initial`.
+  LocalLayerImpl(const std::vector<TensorSpec>& tensors, const Weights& initial);
   torch::Tensor forward(const torch::Tensor& features) { return fc->forward(features); }
-  void reset_parameters(uint64_t seed);
-  torch::nn::Linear fc{nullptr};
+  void reset_parameters(uint64_t seed);  // built-in only
+  // The tensors network_forward takes as the local layer: {fc.weight, fc.bias}, or the
+  // scripted layer's in named_parameters() order. They are the module's parameters.
+  const Weights& tensors() const { return tensors_; }
+  torch::nn::Linear fc{nullptr};  // built-in only
+
+ private:
+  Weights tensors_;
 };
 TORCH_MODULE(LocalLayer);
 

@@ -13,7 +13,8 @@ namespace pfedhn::models {
 
 // forward(x: Tensor) -> Tensor: the logits models::client_forward(net, x) computes. Parameters
 // are the target tensors under their names with '.' as '_' (conv1_weight, ...) and, for
-// pFedHN-PC, local_weight and local_bias. The copies live on the CPU.
+// pFedHN-PC, local_weight and local_bias. The copies live on the CPU. A scripted target's
+// module is the user's own, holding the client's tensors as its parameters.
 torch::jit::Module client_script_module(const ClientNetwork& net);
 
 // The hypernetwork in eval mode (spectral norm with its stored vectors folded into the weights):

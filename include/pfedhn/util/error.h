@@ -30,6 +30,24 @@ inline std::string one_line(const std::string& text) {
   return out;
 }
 
+// The line of a (possibly multi-line) library error that says what went wrong: the text after
+// "Error: " on the last line that has it (TorchScript's tracebacks end so), else the first
+// non-empty line.
+inline std::string error_summary(const std::string& text) {
+  std::string first, last_error;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    const std::string line = text.substr(start, end - start);
+    if (first.empty() && line.find_first_not_of(" \t\r") != std::string::npos) first = line;
+    const size_t at = line.find("Error: ");
+    if (at != std::string::npos) last_error = line.substr(at + 7);
+    start = end + 1;
+  }
+  return last_error.empty() ? first : last_error;
+}
+
 // An error caused by the user's input (config, command line, data files, checkpoints).
 // The command line prints its message as one line and exits with kUserErrorExitCode; the
 // message is made one line here, whatever the input it quotes.

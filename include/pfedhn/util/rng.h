@@ -29,6 +29,8 @@ inline constexpr uint64_t kNovelPool = 11;    // novel clients: the share of dat
 inline constexpr uint64_t kNovelShift = 12;   // novel clients: their class proportions
 inline constexpr uint64_t kNovelLoss = 13;    // novel clients: batches of novel.adapt=loss
 inline constexpr uint64_t kNovelSet = 14;     // novel clients: one set per alpha (kSets)
+// Derived from a client update's own stream: the seed of a scripted target's random ops.
+inline constexpr uint64_t kScriptRandomOps = 64;
 }  // namespace stream
 
 // A small, fully specified generator (xoshiro256**, seeded by SplitMix64). Unlike the
