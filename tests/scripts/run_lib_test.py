@@ -23,6 +23,56 @@ done
 """
 
 
+# For novel_clients.sh --protocol lab: `train` as above (with the asked client.num_rounds);
+# `generalize RUN --out DIR novel.steps=S [novel.lr=L] novel.adapt=M` writes DIR/novel-sets<X>.json
+# whose validation accuracy is best at (10 rounds, lr 0.1) for pfedhn and at 20 steps for
+# fedavg_ft, and whose test accuracy is best elsewhere, so a choice by test would show.
+FAKE_LAB_BIN = """#!/usr/bin/python3
+import json, os, sys
+args = sys.argv[1:]
+with open(os.environ["FAKE_LOG"], "a") as f:
+    f.write(" ".join(args) + "\\n")
+opts = dict(a.split("=", 1) for a in args if "=" in a)
+if args[0] == "train":
+    out = args[args.index("--output-dir") + 1]
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "config.yaml"), "w") as f:
+        f.write("client:\\n  num_rounds: %s\\n" % opts["client.num_rounds"])
+    with open(os.path.join(out, "results.json"), "w") as f:
+        f.write("{}")
+    sys.exit(0)
+run, out = args[1], args[args.index("--out") + 1]
+algorithm = os.path.basename(run)
+steps, lr = int(opts["novel.steps"]), float(opts.get("novel.lr", 0.01))
+best = (steps, lr) == (10, 0.1) if algorithm == "pfedhn" else steps == 20
+val, test = (0.6, 0.4) if best else (0.5, 0.8)
+client = {"client": 90, "shift_tv": 0.5, "test_acc_before": 0.3, "test_acc_after": test,
+          "gap": 0.9 - test}
+a_set = {"set": 0, "alpha": 0.1, "num_clients": 1, "mean_shift_tv": 0.5,
+         "novel_test_accuracy_before": 0.3, "novel_test_accuracy_after": test,
+         "novel_val_accuracy_after": val, "generalization_gap": 0.9 - test, "clients": [client]}
+hn = algorithm == "pfedhn"
+summary = {"scheme": "sets", "algorithm": algorithm, "adapt": "rounds" if hn else "baseline",
+           "steps": steps if hn else steps * 50, "sgd_steps": steps * 50,
+           "embedding_lr": lr if hn else None, "checkpoint": "newest",
+           "training_clients_test_accuracy": 0.9, "novel_val_accuracy_after": val,
+           "novel_test_accuracy_after": test, "generalization_gap": 0.9 - test, "sets": [a_set]}
+os.makedirs(out, exist_ok=True)
+with open(os.path.join(out, "novel-sets.json"), "w") as f:
+    json.dump(summary, f)
+print("fake generalize")
+"""
+
+
+def write_fake_binary(folder, text):
+    """An executable `pfedhn` in `folder` that runs `text`; its path."""
+    path = os.path.join(folder, "pfedhn")
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, os.stat(path).st_mode | stat.S_IEXEC)
+    return path
+
+
 def lib_call(body, env=None):
     """Runs BODY in bash with run_lib.sh sourced and die() defined as the scripts define it."""
     script = f'die() {{ echo "test: $*" >&2; exit 2; }}\nprog=test\nsource "{LIB}"\n{body}\n'
@@ -53,10 +103,7 @@ class RequireIntTest(unittest.TestCase):
 class TrainRunTest(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory()
-        self.bin = os.path.join(self.tmp.name, "pfedhn")
-        with open(self.bin, "w") as f:
-            f.write(FAKE_BIN)
-        os.chmod(self.bin, os.stat(self.bin).st_mode | stat.S_IEXEC)
+        self.bin = write_fake_binary(self.tmp.name, FAKE_BIN)
         self.log = os.path.join(self.tmp.name, "calls.log")
         self.run_dir = os.path.join(self.tmp.name, "out", "m")
 
@@ -188,10 +235,7 @@ class KCurveTest(unittest.TestCase):
 class HeteroWidthsTest(unittest.TestCase):
     def test_no_hetero_trains_only_the_homogeneous_widths_and_waits_for_the_table(self):
         with tempfile.TemporaryDirectory() as tmp:
-            fake = os.path.join(tmp, "pfedhn")
-            with open(fake, "w") as f:
-                f.write(FAKE_BIN)
-            os.chmod(fake, os.stat(fake).st_mode | stat.S_IEXEC)
+            fake = write_fake_binary(tmp, FAKE_BIN)
             log, out = os.path.join(tmp, "calls.log"), os.path.join(tmp, "h")
             r = subprocess.run(["bash", os.path.join(ROOT, "scripts", "hetero_widths.sh"),
                                 "--bin", fake, "--out", out, "--updates", "7",
@@ -232,6 +276,55 @@ class ScriptOptionTest(unittest.TestCase):
             self.assertEqual(r.returncode, 2, name)
             self.assertIn("unknown argument '--epochs'", r.stderr, name)
 
+
+class NovelLabTest(unittest.TestCase):
+    def test_the_setting_with_the_best_novel_validation_accuracy_is_picked_and_drawn(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            fake = write_fake_binary(tmp, FAKE_LAB_BIN)
+            log, out = os.path.join(tmp, "calls.log"), os.path.join(tmp, "lab")
+
+            def lab():
+                return subprocess.run(
+                    ["bash", os.path.join(ROOT, "scripts", "novel_clients.sh"), "--protocol",
+                     "lab", "--bin", fake, "--out", out, "--updates", "10", "--methods",
+                     "pfedhn fedavg_ft", "--steps", "10 20", "--novel-lr", "0 0.1"],
+                    capture_output=True, text=True, env={**os.environ, "FAKE_LOG": log})
+
+            def generalize_calls():
+                with open(log) as f:
+                    return [c for c in f.read().splitlines() if c.startswith("generalize")]
+
+            r = lab()
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(len(generalize_calls()), 6)  # pfedhn 2 x 2, fedavg_ft 2
+            with open(os.path.join(out, "novel-grid.md")) as f:
+                grid = f.read().splitlines()
+            self.assertIn("| pfedhn | rounds | rounds-s10-lr0.1 | 0.6000 | **picked** |", grid)
+            self.assertIn("| pfedhn | rounds | rounds-s20-lr0 | 0.5000 |  |", grid)
+            self.assertIn("| fedavg_ft | fine-tuning | finetune-s20 | 0.6000 | **picked** |", grid)
+            self.assertEqual(sum("**picked**" in line for line in grid), 2)
+            self.assertIn("pfedhn (rounds): picked rounds-s10-lr0.1", r.stdout)
+            with open(os.path.join(out, "novel.md")) as f:
+                table = f.read()
+            self.assertIn("| pFedHN | 10 rounds of 50 steps, lr 0.1 | 1 | 0.500 | 90.00 | 30.00 | "
+                          "40.00 | 50.00 |", table)
+            self.assertIn("| FedAvg+FT | 1000 fine-tuning steps |", table)
+            self.assertTrue(os.path.getsize(os.path.join(out, "novel.png")) > 0)
+            # Again: training and every grid point are done, so nothing runs; the same pick.
+            r = lab()
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(len(generalize_calls()), 6)
+            self.assertIn("pfedhn (rounds-s20-lr0.1): adapted (skipped)", r.stdout)
+            with open(os.path.join(out, "novel-grid.md")) as f:
+                self.assertEqual(f.read().splitlines(), grid)
+
+    def test_lists_of_settings_are_refused_for_the_shifted_protocol(self):
+        r = subprocess.run(["bash", os.path.join(ROOT, "scripts", "novel_clients.sh"),
+                            "--steps", "10 20", "--bin", "/nonexistent"],
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--steps and --novel-lr take one value each with --protocol shifted",
+                      r.stderr)
 
 if __name__ == "__main__":
     unittest.main()
