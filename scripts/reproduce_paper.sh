@@ -10,7 +10,7 @@ Usage: scripts/reproduce_paper.sh [--quick] [--seeds N] [--out DIR] [--data-from
                                   [--root DIR] [--bin PATH] [--clients "10 50 100"]
                                   [--methods "pfedhn local ..."] [--threads N] [--updates N]
                                   [--holdout] [--authors-partitions] [--seed-list "42 27 13"]
-                                  [TABLE...]
+                                  [--set KEY=VALUE]... [TABLE...]
 
 TABLE: mnist, cifar10, cifar100 (default: all three). A dataset that is not available is
 reported as "no data" in the tables, not as an error.
@@ -56,6 +56,9 @@ Options:
                   sampling, the split shuffles) use the same seed. Seeds default to the
                   authors' own sweep, 42 27 13; default --out outputs/paper-authors
   --seed-list L   these seeds instead of 1..N (e.g. "42 27 13")
+  --set KEY=VALUE a config override for every run (repeatable), e.g.
+                  --set client.class_shares=spare for the share count pfedhn had before
+                  2026-12-06; the tables' note lists them. Give such runs their own --out
   --threads N     num_threads of every run (default 0 = all cores; --quick: 1). On a machine
                   shared with other work, 1 is much faster than 2 (see docs/performance.md).
   -h, --help      this help
@@ -69,7 +72,7 @@ die() {
 
 cd "$(dirname "$0")/.."
 quick=0 updates="" seeds="" out="" data_from="" root="data" bin="build/pfedhn" threads=""
-clients="" holdout=0 authors=0 seed_list=""
+clients="" holdout=0 authors=0 seed_list="" sets=()
 methods="pfedhn pfedhn_pc local fedavg fedavg_ft perfedavg fedper"
 tables=()
 while [ $# -gt 0 ]; do
@@ -87,6 +90,9 @@ while [ $# -gt 0 ]; do
     --holdout) holdout=1 ;;
     --authors-partitions) authors=1 ;;
     --seed-list) [ $# -ge 2 ] || die "--seed-list needs a list"; seed_list="$2"; shift ;;
+    --set)
+      [ $# -ge 2 ] && [[ "$2" == *=* ]] || die "--set needs KEY=VALUE, e.g. --set client.class_shares=spare"
+      sets+=("$2"); shift ;;
     -h | --help) usage; exit 0 ;;
     mnist | cifar10 | cifar100) tables+=("$1") ;;
     *) die "unknown argument '$1' (tables: mnist, cifar10, cifar100; see --help)" ;;
@@ -119,6 +125,9 @@ if [ -z "$out" ]; then
   [ $authors = 0 ] || out=$out-authors
 fi
 [ -x "$bin" ] || die "no pfedhn binary at '$bin'; build it first (scripts/build.sh)"
+if [ ${#sets[@]} -gt 0 ]; then
+  err=$("$bin" train "${sets[@]}" --print-config 2>&1 >/dev/null) || die "--set: $err"
+fi
 for m in $methods; do
   case "$m" in pfedhn | pfedhn_pc | local | fedavg | fedavg_ft | perfedavg | fedper) ;;
     *) die "unknown method '$m'" ;; esac
@@ -236,7 +245,7 @@ for ds in "${available[@]}"; do
         fi
         args=(train --config "$conf" algorithm="$m" seed="$s" dataset.root="$root"
           client.num_nodes="$n" client.clients_per_round="$k" client.num_rounds="$rounds"
-          eval_every="$every" "${extra[@]}" ${part[@]+"${part[@]}"})
+          eval_every="$every" "${extra[@]}" ${part[@]+"${part[@]}"} ${sets[@]+"${sets[@]}"})
         if compgen -G "$run/checkpoints/ckpt-*.pt" >/dev/null; then
           cmd=("$bin" train --resume "$run")
         else
@@ -267,6 +276,7 @@ else
   settings="the presets in conf/"
 fi
 note="Settings: $settings; seeds ${seed_list// /, }; averaging baselines with 5 clients per round over 1/5 of the rounds."
+[ ${#sets[@]} = 0 ] || note+=" Overrides for every run: ${sets[*]}."
 [ $authors = 0 ] ||
   note+=" Partitions: the pFedHN authors' paper-era draws for each seed (scripts/authors_partition.py, client.partition=file)."
 [ ${#holdout_tables[@]} = 0 ] ||

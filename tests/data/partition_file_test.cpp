@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "data/data_fixtures.h"
+#include "data/labels_fixture.h"
 #include "pfedhn/util/error.h"
 #include "pfedhn/util/rng.h"
 
@@ -15,13 +16,7 @@ namespace {
 
 using testing::TempDir;
 
-torch::Tensor shuffled_labels(int64_t num_classes, int64_t per_class, uint64_t seed) {
-  std::vector<int64_t> y;
-  for (int64_t c = 0; c < num_classes; ++c) y.insert(y.end(), static_cast<size_t>(per_class), c);
-  Rng rng(seed);
-  rng.shuffle(y);
-  return torch::tensor(y, torch::kInt64);
-}
+using testing::shuffled_labels;
 
 struct Fixture {
   torch::Tensor labels[3] = {shuffled_labels(10, 300, 1), shuffled_labels(10, 50, 2),

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "data/labels_fixture.h"
 #include "pfedhn/util/error.h"
 #include "pfedhn/util/rng.h"
 
@@ -21,14 +22,7 @@ std::vector<int64_t> to_vector(const torch::Tensor& t) {
   return std::vector<int64_t>(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
 }
 
-// `per_class` samples of each class, in a seeded random order.
-torch::Tensor shuffled_labels(int64_t num_classes, int64_t per_class, uint64_t seed) {
-  std::vector<int64_t> y;
-  for (int64_t c = 0; c < num_classes; ++c) y.insert(y.end(), static_cast<size_t>(per_class), c);
-  Rng rng(seed);
-  rng.shuffle(y);
-  return torch::tensor(y, torch::kInt64);
-}
+using testing::shuffled_labels;
 
 std::map<int64_t, int64_t> class_counts(const std::vector<int64_t>& labels,
                                         const torch::Tensor& indices) {
