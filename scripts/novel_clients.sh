@@ -6,15 +6,16 @@ set -euo pipefail
 
 usage() {
   cat <<'EOF'
-Usage: scripts/novel_clients.sh [--out DIR] [--root DIR] [--bin PATH] [--threads N] [--seed S]
+Usage: scripts/novel_clients.sh [--out DIR] [--root DIR] [--dataset cifar10|mnist] [--bin PATH]
+                                [--threads N] [--seed S]
                                 [--methods "pfedhn pfedhn_pc fedavg_ft perfedavg"]
                                 [--clients N] [--novel M] [--alphas LIST] [--updates N]
                                 [--steps N|LIST] [--adapt "rounds loss"] [--novel-lr LR|LIST]
                                 [--best] [--protocol shifted|lab] [--train-only] [--quick]
 
 Every method trains on client.num_nodes - M clients of CIFAR-10 (the held-out split, train
-40,000 / val 5,000 / test 5,000 from the official training set, 2 classes per training client);
-the last M clients are novel, with Dirichlet(alpha) label proportions from a set-aside share of
+40,000 / val 5,000 / test 5,000 from the official training set, 2 classes per training client;
+--dataset mnist: MNIST, val and test 5,000 each from its training set); the last M clients are novel, with Dirichlet(alpha) label proportions from a set-aside share of
 the data (novel.alphas; see docs/algorithms.md). Then `pfedhn generalize` adapts each novel
 client: pFedHN and pFedHN-PC train its embedding (pFedHN-PC also its local layer) for --steps
 rounds of client.num_epochs steps, the hypernetwork frozen (--adapt: by the training round, or
@@ -39,7 +40,10 @@ picked settings.
 
 Options:
   --out DIR       default outputs/novel
-  --root DIR      data root with cifar-10-batches-bin (default data)
+  --root DIR      data root with cifar-10-batches-bin (or mnist/ with --dataset mnist;
+                  default data)
+  --dataset D     cifar10 (default; conf/config.yaml, pFedHN-PC conf/cifar10_pc.yaml) or
+                  mnist (conf/mnist.yaml for every method: a small stand-in, e.g. for CI)
   --bin PATH      the pfedhn binary (default build/pfedhn)
   --threads N     num_threads of every run (default 1)
   --seed S        default 1
@@ -52,7 +56,8 @@ Options:
   --steps N       adaptation rounds for pFedHN and pFedHN-PC (default 10: 500 SGD steps);
                   with --protocol lab a list to choose from on validation (default "10 20")
   --adapt LIST    novel.adapt of pFedHN and pFedHN-PC, each one adapted separately: rounds
-                  (default; files novel.json) and/or loss (ours; files novel-loss.json)
+                  (files novel.json) and/or loss (ours; files novel-loss.json); default rounds,
+                  with --protocol lab "rounds loss" (the setting is chosen per mode)
   --novel-lr LR   novel.lr: lr of the novel embedding (default 0: the training embedding lr);
                   with --protocol lab a list to choose from on validation (default "0 0.1")
   --best          also adapt each run's best validation evaluation's model (`pfedhn generalize
@@ -67,7 +72,8 @@ Options:
                   per method serves every set. --clients, --novel and --alphas change its sizes
   --train-only    train (or resume) the runs, adapt nothing
   --quick         a smoke run: 10 client updates of 5 steps, 1 adaptation round, evaluation
-                  only at the end, 1,000 validation samples; default --out outputs/novel-quick
+                  only at the end (FedAvg+FT fine-tuning 5 steps there), 1,000 validation
+                  samples; default --out outputs/novel-quick
   -h, --help      this help
 EOF
 }
@@ -81,12 +87,12 @@ cd "$(dirname "$0")/.."
 # shellcheck source=run_lib.sh
 source scripts/run_lib.sh
 prog=novel_clients
-out="" root=data bin=build/pfedhn threads=1 seed=1 clients="" novel=10 updates=5000 steps=""
+out="" root=data dataset=cifar10 bin=build/pfedhn threads=1 seed=1 clients="" novel=10 updates=5000 steps=""
 alphas="" methods="pfedhn pfedhn_pc fedavg_ft perfedavg" quick=0 best=0
-adapt=rounds novel_lr="" protocol=shifted train_only=0
+adapt="" novel_lr="" protocol=shifted train_only=0
 while [ $# -gt 0 ]; do
   case "$1" in
-    --out | --root | --bin | --threads | --seed | --methods | --clients | --novel | --alphas | \
+    --out | --root | --dataset | --bin | --threads | --seed | --methods | --clients | --novel | --alphas | \
       --updates | --steps | --adapt | --novel-lr | --protocol)
       [ $# -ge 2 ] || die "$1 needs a value"
       opt=${1#--}
@@ -103,10 +109,11 @@ while [ $# -gt 0 ]; do
 done
 [ $quick = 0 ] || : "${steps:=1}"
 case "$protocol" in
-  shifted) : "${clients:=50}" "${alphas:=[0.1, 0.25, 0.5, 1, 10]}" "${steps:=10}" "${novel_lr:=0}" ;;
-  lab) : "${clients:=100}" "${alphas:=[0.1, 0.25, 0.5, 0.75, 1.0]}" "${steps:=10 20}" "${novel_lr:=0 0.1}" ;;
+  shifted) : "${clients:=50}" "${alphas:=[0.1, 0.25, 0.5, 1, 10]}" "${steps:=10}" "${novel_lr:=0}" "${adapt:=rounds}" ;;
+  lab) : "${clients:=100}" "${alphas:=[0.1, 0.25, 0.5, 0.75, 1.0]}" "${steps:=10 20}" "${novel_lr:=0 0.1}" "${adapt:=rounds loss}" ;;
   *) die "--protocol must be shifted or lab, got '$protocol'" ;;
 esac
+case "$dataset" in cifar10 | mnist) ;; *) die "--dataset must be cifar10 or mnist, got '$dataset'" ;; esac
 require_int 1 threads clients novel updates
 require_int 0 seed
 read -r -a steps_grid <<<"$steps"
@@ -138,7 +145,7 @@ epochs=50 every=30 val=10000
 extra=()
 if [ $quick = 1 ]; then
   updates=10 epochs=5 every=10 val=2000
-  extra+=(client.num_epochs=5)
+  extra+=(client.num_epochs=5 baseline.finetune_steps=5)
 fi
 read -r -a split <<<"$(holdout_args "$val")"
 partition=()
@@ -260,6 +267,7 @@ fi
 for m in $methods; do
   k=1 conf=conf/config.yaml
   case "$m" in fedavg_ft | perfedavg) k=5 ;; pfedhn_pc) conf=conf/cifar10_pc.yaml ;; esac
+  [ "$dataset" = cifar10 ] || conf=conf/mnist.yaml
   rounds=$(((updates + k - 1) / k)) m_every=$(((every + k - 1) / k))
   [ $quick = 0 ] || m_every=$rounds
   run="$out/$m"
