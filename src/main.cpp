@@ -27,7 +27,7 @@ struct BenchCommand {
 struct GeneralizeCommand {
   CLI::App* cmd = nullptr;
   pfedhn::app::GeneralizeOptions options;
-  std::string run_dir;
+  std::string run_dir, out_dir;
 };
 struct ExportCommand {
   CLI::App* cmd = nullptr;
@@ -100,6 +100,13 @@ void add_generalize_command(CLI::App& app, GeneralizeCommand& g) {
                   "Adapt the model of the best validation evaluation (RUN_DIR/checkpoints/"
                   "best.pt) instead of the newest checkpoint; writes novel-best.json and "
                   "novel_clients-best.csv");
+  g.cmd
+      ->add_option("--alpha", g.options.alphas,
+                   "novel.scheme=sets: adapt only the novel-client set of this alpha (one of the "
+                   "run's novel.alphas; repeat for several); default every set")
+      ->allow_extra_args(false);
+  g.cmd->add_option("--out", g.out_dir,
+                    "Folder for the result files (made if missing; default RUN_DIR)");
 }
 
 void add_export_command(CLI::App& app, ExportCommand& e) {
@@ -200,6 +207,7 @@ int main(int argc, char** argv) {
       return pfedhn::app::run_export(o);
     }
     generalize.options.run_dir = generalize.run_dir;
+    if (!generalize.out_dir.empty()) generalize.options.out_dir = generalize.out_dir;
     return pfedhn::app::run_generalize(generalize.options);
   });
 }

@@ -7,10 +7,6 @@
 #include "pfedhn/util/error.h"
 
 namespace pfedhn::data {
-namespace {
-
-// A partition file is small (a few numbers per client); anything far larger is not one.
-constexpr std::uintmax_t kMaxFileBytes = 64u << 20;
 
 std::vector<int64_t> label_counts(const torch::Tensor& labels, const torch::Tensor& indices,
                                   int64_t num_classes) {
@@ -23,8 +19,8 @@ std::vector<int64_t> label_counts(const torch::Tensor& labels, const torch::Tens
   return counts;
 }
 
-nlohmann::json samples_json(const ClientIndices& client, const torch::Tensor (&labels)[3],
-                            int64_t num_classes) {
+nlohmann::json client_samples_json(const ClientIndices& client, const torch::Tensor (&labels)[3],
+                                   int64_t num_classes) {
   const torch::Tensor* indices[3] = {&client.train, &client.val, &client.test};
   const char* names[3] = {"train", "val", "test"};
   nlohmann::json samples, counts;
@@ -35,13 +31,18 @@ nlohmann::json samples_json(const ClientIndices& client, const torch::Tensor (&l
   return {{"samples", samples}, {"label_counts", counts}};
 }
 
+namespace {
+
+// A partition file is small (a few numbers per client); anything far larger is not one.
+constexpr std::uintmax_t kMaxFileBytes = 64u << 20;
+
 nlohmann::json client_json(size_t i, const std::vector<int64_t>& classes,
                            const std::vector<double>& proportions, bool novel,
                            const ClientIndices& indices, const torch::Tensor (&labels)[3],
                            int64_t num_classes) {
   nlohmann::json j{
       {"client", i}, {"classes", classes}, {"proportions", proportions}, {"novel", novel}};
-  j.update(samples_json(indices, labels, num_classes));
+  j.update(client_samples_json(indices, labels, num_classes));
   return j;
 }
 
@@ -110,7 +111,7 @@ nlohmann::json partition_json(const Partition& partition, const PartitionRecordI
     if (!partition.novel_label_distributions.empty()) {
       c = {{"client", assigned + k},
            {"label_distribution", partition.novel_label_distributions[k]}};
-      c.update(samples_json(indices, labels, info.num_classes));
+      c.update(client_samples_json(indices, labels, info.num_classes));
     } else {
       const ClassAssignment& n = partition.novel_assignment;
       c = client_json(assigned + k, n.classes[k], n.proportions[k], true, indices, labels,

@@ -2,9 +2,11 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <initializer_list>
 #include <sstream>
 #include <vector>
 
+#include "pfedhn/data/partition.h"
 #include "pfedhn/eval/evaluator.h"
 #include "pfedhn/fl/baselines.h"
 #include "pfedhn/fl/trainer.h"
@@ -73,6 +75,20 @@ TEST(NovelClients, AdaptingFitsOnlyTheNovelClientsEmbeddingAndHelpsIt) {
   EXPECT_THROW(t.adapt_novel_client(0, 1), c10::Error);  // not a novel client
 }
 
+// Loads `from`'s whole state (as a checkpoint holds it) into each of `to`.
+void copy_state(const Trainer& from, std::initializer_list<Trainer*> to) {
+  torch::serialize::OutputArchive out;
+  from.save(out);
+  std::stringstream bytes;
+  out.save_to(bytes);
+  for (Trainer* dst : to) {
+    torch::serialize::InputArchive in;
+    bytes.seekg(0);
+    in.load_from(bytes);
+    dst->load(in);
+  }
+}
+
 // The embedding table and, for pFedHN-PC, the novel client's local layer, as copies.
 struct NovelState {
   torch::Tensor embeddings;
@@ -105,18 +121,7 @@ TEST(NovelClients, FittingByLossMovesOnlyTheNovelClientAndHelpsIt) {
     cfg.novel.lr = 0.05;
     Trainer fit(cfg, d, clients, torch::kCPU);
     Trainer again(cfg, d, clients, torch::kCPU);
-    {
-      torch::serialize::OutputArchive out;
-      t.save(out);
-      std::stringstream bytes;
-      out.save_to(bytes);
-      for (Trainer* dst : {&fit, &again}) {
-        torch::serialize::InputArchive in;
-        bytes.seekg(0);
-        in.load_from(bytes);
-        dst->load(in);
-      }
-    }
+    copy_state(t, {&fit, &again});
     const std::vector<data::ClientIndices> novel(clients.begin() + 6, clients.end());
     auto novel_eval = [&](Trainer& tr) {
       return eval::evaluate_all(
@@ -164,6 +169,45 @@ TEST(NovelClients, NovelLrScalesTheRoundsAdaptationsStep) {
   const double small = moved(0.01), large = moved(0.1);
   EXPECT_GT(small, 0.0);
   EXPECT_NEAR(large / small, 10.0, 0.5);  // one momentum step from zero: proportional to lr
+}
+
+// novel.scheme=sets: `pfedhn generalize` puts a set's novel clients in place of the training
+// run's on the trained model. Their embeddings start from the trained values, adapting moves
+// them alone, and it fits the set's data (not that of the training run's novel clients).
+TEST(NovelClients, ASetsClientsAdaptOnTheTrainedModelMovingOnlyTheirEmbeddings) {
+  const auto d = testing::synthetic_mnist(3000, 600, 600);
+  const auto cfg = novel_config(config::Algorithm::kPFedHN);
+  data::PartitionOptions p;
+  p.num_clients = cfg.client.num_nodes;
+  p.scheme = data::Scheme::kDirichletPerClient;
+  p.dirichlet_alpha = 1.0;
+  p.num_novel = cfg.novel.num_clients;
+  p.novel_scheme = data::NovelScheme::kSets;
+  p.novel_alphas = {0.1, 1.0};
+  const auto clients = data::partition_clients(d.train.y, d.val.y, d.test.y, p, cfg.seed);
+  Trainer trained(cfg, d, clients, torch::kCPU);
+  for (int64_t r = 0; r < 60; ++r) trained.run_round(r);
+
+  const data::NovelSet set = data::novel_client_set(d.train.y, d.val.y, d.test.y, p, cfg.seed, 1);
+  auto with_set = clients;
+  std::copy(set.clients.begin(), set.clients.end(), with_set.begin() + 6);
+  Trainer on_set(cfg, d, with_set, torch::kCPU);
+  Trainer on_first_set(cfg, d, clients, torch::kCPU);
+  copy_state(trained, {&on_set, &on_first_set});
+  const auto s0 = snapshot(on_set, 6);
+  EXPECT_TRUE(torch::equal(s0.embeddings, snapshot(trained, 6).embeddings));
+  for (Trainer* t : {&on_set, &on_first_set}) {
+    t->adapt_novel_client(6, 5);
+    t->adapt_novel_client(7, 5);
+  }
+  const auto s1 = snapshot(on_set, 6);
+  EXPECT_TRUE(torch::equal(s0.embeddings.slice(0, 0, 6), s1.embeddings.slice(0, 0, 6)));
+  for (int64_t c : {6, 7}) EXPECT_FALSE(torch::equal(s0.embeddings[c], s1.embeddings[c])) << c;
+  for (size_t i = 0; i < s0.network.size(); ++i) {
+    EXPECT_TRUE(torch::equal(s0.network[i], s1.network[i])) << "hypernetwork moved";
+  }
+  EXPECT_FALSE(torch::equal(s1.embeddings[6], snapshot(on_first_set, 6).embeddings[6]))
+      << "the set's client adapted as the training run's novel client did";
 }
 
 }  // namespace

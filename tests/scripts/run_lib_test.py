@@ -23,6 +23,58 @@ done
 """
 
 
+# For novel_clients.sh --protocol lab: `train` as above (with the asked client.num_rounds);
+# `generalize RUN --out DIR novel.steps=S [novel.lr=L] novel.adapt=M` writes DIR/novel-sets<X>.json
+# (X = -loss for novel.adapt=loss) whose validation accuracy is best at (10 rounds, lr 0.1) for
+# pfedhn adapted by rounds, at (20 steps, lr 0) for pfedhn adapted by loss and at 20 steps for
+# fedavg_ft, and whose test accuracy is best elsewhere, so a choice by test would show.
+FAKE_LAB_BIN = """#!/usr/bin/python3
+import json, os, sys
+args = sys.argv[1:]
+with open(os.environ["FAKE_LOG"], "a") as f:
+    f.write(" ".join(args) + "\\n")
+opts = dict(a.split("=", 1) for a in args if "=" in a)
+if args[0] == "train":
+    out = args[args.index("--output-dir") + 1]
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "config.yaml"), "w") as f:
+        f.write("client:\\n  num_rounds: %s\\n" % opts["client.num_rounds"])
+    with open(os.path.join(out, "results.json"), "w") as f:
+        f.write("{}")
+    sys.exit(0)
+run, out = args[1], args[args.index("--out") + 1]
+algorithm = os.path.basename(run)
+steps, lr = int(opts["novel.steps"]), float(opts.get("novel.lr", 0.01))
+hn, mode = algorithm == "pfedhn", opts["novel.adapt"]
+best = (steps, lr) == ((10, 0.1) if mode == "rounds" else (20, 0.01)) if hn else steps == 20
+val, test = (0.6, 0.4) if best else (0.5, 0.8)
+client = {"client": 90, "shift_tv": 0.5, "test_acc_before": 0.3, "test_acc_after": test,
+          "gap": 0.9 - test}
+a_set = {"set": 0, "alpha": 0.1, "num_clients": 1, "mean_shift_tv": 0.5,
+         "novel_test_accuracy_before": 0.3, "novel_test_accuracy_after": test,
+         "novel_val_accuracy_after": val, "generalization_gap": 0.9 - test, "clients": [client]}
+summary = {"scheme": "sets", "algorithm": algorithm, "adapt": mode if hn else "baseline",
+           "steps": steps if hn else steps * 50, "sgd_steps": steps * 50,
+           "embedding_lr": lr if hn else None, "checkpoint": "newest",
+           "training_clients_test_accuracy": 0.9, "novel_val_accuracy_after": val,
+           "novel_test_accuracy_after": test, "generalization_gap": 0.9 - test, "sets": [a_set]}
+os.makedirs(out, exist_ok=True)
+name = "novel-sets-loss.json" if mode == "loss" else "novel-sets.json"
+with open(os.path.join(out, name), "w") as f:
+    json.dump(summary, f)
+print("fake generalize")
+"""
+
+
+def write_fake_binary(folder, text):
+    """An executable `pfedhn` in `folder` that runs `text`; its path."""
+    path = os.path.join(folder, "pfedhn")
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, os.stat(path).st_mode | stat.S_IEXEC)
+    return path
+
+
 def lib_call(body, env=None):
     """Runs BODY in bash with run_lib.sh sourced and die() defined as the scripts define it."""
     script = f'die() {{ echo "test: $*" >&2; exit 2; }}\nprog=test\nsource "{LIB}"\n{body}\n'
@@ -53,10 +105,7 @@ class RequireIntTest(unittest.TestCase):
 class TrainRunTest(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory()
-        self.bin = os.path.join(self.tmp.name, "pfedhn")
-        with open(self.bin, "w") as f:
-            f.write(FAKE_BIN)
-        os.chmod(self.bin, os.stat(self.bin).st_mode | stat.S_IEXEC)
+        self.bin = write_fake_binary(self.tmp.name, FAKE_BIN)
         self.log = os.path.join(self.tmp.name, "calls.log")
         self.run_dir = os.path.join(self.tmp.name, "out", "m")
 
@@ -188,10 +237,7 @@ class KCurveTest(unittest.TestCase):
 class HeteroWidthsTest(unittest.TestCase):
     def test_no_hetero_trains_only_the_homogeneous_widths_and_waits_for_the_table(self):
         with tempfile.TemporaryDirectory() as tmp:
-            fake = os.path.join(tmp, "pfedhn")
-            with open(fake, "w") as f:
-                f.write(FAKE_BIN)
-            os.chmod(fake, os.stat(fake).st_mode | stat.S_IEXEC)
+            fake = write_fake_binary(tmp, FAKE_BIN)
             log, out = os.path.join(tmp, "calls.log"), os.path.join(tmp, "h")
             r = subprocess.run(["bash", os.path.join(ROOT, "scripts", "hetero_widths.sh"),
                                 "--bin", fake, "--out", out, "--updates", "7",
@@ -232,6 +278,107 @@ class ScriptOptionTest(unittest.TestCase):
             self.assertEqual(r.returncode, 2, name)
             self.assertIn("unknown argument '--epochs'", r.stderr, name)
 
+
+class NovelLabTest(unittest.TestCase):
+    def test_the_setting_with_the_best_novel_validation_accuracy_is_picked_and_drawn(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            fake = write_fake_binary(tmp, FAKE_LAB_BIN)
+            log, out = os.path.join(tmp, "calls.log"), os.path.join(tmp, "lab")
+
+            def lab():
+                return subprocess.run(
+                    ["bash", os.path.join(ROOT, "scripts", "novel_clients.sh"), "--protocol",
+                     "lab", "--bin", fake, "--out", out, "--updates", "10", "--methods",
+                     "pfedhn fedavg_ft", "--steps", "10 20", "--novel-lr", "0 0.1"],
+                    capture_output=True, text=True, env={**os.environ, "FAKE_LOG": log})
+
+            def generalize_calls():
+                with open(log) as f:
+                    return [c for c in f.read().splitlines() if c.startswith("generalize")]
+
+            r = lab()
+            self.assertEqual(r.returncode, 0, r.stderr)
+            # Both adaptations by default: pfedhn 2 modes x 2 steps x 2 lrs, fedavg_ft 2 steps.
+            calls = generalize_calls()
+            self.assertEqual(len(calls), 10)
+            self.assertEqual(sum("novel.adapt=loss" in c for c in calls), 4)
+            with open(log) as f:
+                trains = [c for c in f.read().splitlines() if c.startswith("train")]
+            self.assertEqual(len(trains), 2)  # once per method, for every set
+            for option in ("client.num_nodes=100", "novel.num_clients=10",
+                           "novel.alphas=[0.1, 0.25, 0.5, 0.75, 1.0]",
+                           "client.partition=dirichlet_per_client", "client.dirichlet_alpha=0.1",
+                           "novel.scheme=sets", "dataset.test_split=holdout"):
+                self.assertTrue(all(option in t for t in trains), option)
+            with open(os.path.join(out, "novel-grid.md")) as f:
+                grid = f.read().splitlines()
+            self.assertIn("| pfedhn | rounds | rounds-s10-lr0.1 | 0.6000 | **picked** |", grid)
+            self.assertIn("| pfedhn | rounds | rounds-s20-lr0 | 0.5000 |  |", grid)
+            self.assertIn("| pfedhn | loss | loss-s20-lr0 | 0.6000 | **picked** |", grid)
+            self.assertIn("| pfedhn | loss | loss-s10-lr0.1 | 0.5000 |  |", grid)
+            self.assertIn("| fedavg_ft | fine-tuning | finetune-s20 | 0.6000 | **picked** |", grid)
+            self.assertEqual(sum("**picked**" in line for line in grid), 3)
+            self.assertIn("pfedhn (rounds): picked rounds-s10-lr0.1", r.stdout)
+            self.assertIn("pfedhn (loss): picked loss-s20-lr0", r.stdout)
+            with open(os.path.join(out, "novel.md")) as f:
+                table = f.read()
+            self.assertIn("| pFedHN | 10 rounds of 50 steps, lr 0.1 | 1 | 0.500 | 90.00 | 30.00 | "
+                          "40.00 | 50.00 |", table)
+            self.assertIn("| pFedHN (loss) | 1000 loss steps, lr 0.01 | 1 | 0.500 | 90.00 | "
+                          "30.00 | 40.00 | 50.00 |", table)
+            self.assertIn("| FedAvg+FT | 1000 fine-tuning steps |", table)
+            self.assertTrue(os.path.getsize(os.path.join(out, "novel.png")) > 0)
+            # Again: training and every grid point are done, so nothing runs; the same pick.
+            r = lab()
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(len(generalize_calls()), 10)
+            self.assertIn("pfedhn (rounds-s20-lr0.1): adapted (skipped)", r.stdout)
+            with open(os.path.join(out, "novel-grid.md")) as f:
+                self.assertEqual(f.read().splitlines(), grid)
+
+    def test_one_adaptation_mode_adapts_only_by_it(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            fake = write_fake_binary(tmp, FAKE_LAB_BIN)
+            log, out = os.path.join(tmp, "calls.log"), os.path.join(tmp, "lab")
+            r = subprocess.run(
+                ["bash", os.path.join(ROOT, "scripts", "novel_clients.sh"), "--protocol", "lab",
+                 "--bin", fake, "--out", out, "--updates", "10", "--methods", "pfedhn",
+                 "--adapt", "rounds", "--steps", "10", "--novel-lr", "0 0.1"],
+                capture_output=True, text=True, env={**os.environ, "FAKE_LOG": log})
+            self.assertEqual(r.returncode, 0, r.stderr)
+            with open(log) as f:
+                calls = [c for c in f.read().splitlines() if c.startswith("generalize")]
+            self.assertEqual(len(calls), 2)
+            self.assertTrue(all("novel.adapt=rounds" in c for c in calls), calls)
+
+    def test_mnist_trains_every_method_on_the_mnist_preset(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            fake = write_fake_binary(tmp, FAKE_LAB_BIN)
+            log, out = os.path.join(tmp, "calls.log"), os.path.join(tmp, "lab")
+            r = subprocess.run(
+                ["bash", os.path.join(ROOT, "scripts", "novel_clients.sh"), "--protocol", "lab",
+                 "--dataset", "mnist", "--bin", fake, "--out", out, "--updates", "10",
+                 "--methods", "pfedhn_pc fedavg_ft", "--train-only"],
+                capture_output=True, text=True, env={**os.environ, "FAKE_LOG": log})
+            self.assertEqual(r.returncode, 0, r.stderr)
+            with open(log) as f:
+                calls = f.read().splitlines()
+            self.assertEqual(len(calls), 2, calls)  # --train-only: no generalize
+            self.assertTrue(all("--config conf/mnist.yaml" in c for c in calls), calls)
+            self.assertIn("algorithm=pfedhn_pc", calls[0])
+            r = subprocess.run(["bash", os.path.join(ROOT, "scripts", "novel_clients.sh"),
+                                "--dataset", "cifar100", "--bin", fake],
+                               capture_output=True, text=True)
+            self.assertEqual(r.returncode, 2)
+            self.assertIn("--dataset must be cifar10 or mnist, got 'cifar100'", r.stderr)
+
+    def test_lists_of_settings_are_refused_for_the_shifted_protocol(self):
+        r = subprocess.run(["bash", os.path.join(ROOT, "scripts", "novel_clients.sh"),
+                            "--steps", "10 20", "--bin", "/nonexistent"],
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--steps and --novel-lr take one value each with --protocol shifted",
+                      r.stderr)
 
 if __name__ == "__main__":
     unittest.main()

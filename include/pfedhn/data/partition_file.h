@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "pfedhn/data/partition.h"
 
@@ -17,6 +18,16 @@ struct PartitionRecordInfo {
   uint64_t seed = 0;
   int64_t num_classes = 0;
 };
+
+// How many of `indices` (into `labels`) are of each class: one count per class.
+std::vector<int64_t> label_counts(const torch::Tensor& labels, const torch::Tensor& indices,
+                                  int64_t num_classes);
+
+// A client's data as partition.json records it: {"samples": {"train": n, "val": n, "test": n},
+// "label_counts": {"train": [per class], "val": [...], "test": [...]}}; `labels` are the three
+// splits' labels (train, val, test) that `client` indexes.
+nlohmann::json client_samples_json(const ClientIndices& client, const torch::Tensor (&labels)[3],
+                                   int64_t num_classes);
 
 // The run's partition.json: per client its classes and proportions (as drawn: proportion p of a
 // class is the share of that class's samples the client gets, in every split), whether it is
