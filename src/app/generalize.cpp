@@ -5,6 +5,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "pfedhn/app/run_check.h"
 #include "pfedhn/app/runtime.h"
 #include "pfedhn/app/train.h"
 #include "pfedhn/eval/evaluator.h"
@@ -17,11 +18,9 @@ namespace pfedhn::app {
 namespace fs = std::filesystem;
 namespace {
 
-// The adaptation's own settings, and the keys that never change results.
-bool may_change(const std::string& key) {
-  return key == "novel.steps" || key == "novel.adapt" || key == "novel.lr" ||
-         key == "baseline.finetune_steps" || !config::changes_results(key);
-}
+// Generalize may change the adaptation's own settings (and what never changes results).
+const ChangeRules kGeneralizeRules{
+    "generalize", true, {"novel.steps", "novel.adapt", "novel.lr", "baseline.finetune_steps"}};
 
 bool adapts_by_loss(const config::Config& cfg) {
   return cfg.novel.adapt == config::NovelAdapt::kLoss;
@@ -57,22 +56,13 @@ std::string results_suffix(const config::Config& cfg, bool at_best) {
   return std::string(adapts_by_loss(cfg) ? "-loss" : "") + (at_best ? "-best" : "");
 }
 
-// The trained run's config with `options`' overrides; refuses any change but the allowed keys.
-config::Config generalize_config(const GeneralizeOptions& options) {
+// The trained run's config with `options`' overrides, checked against the checkpoint's
+// (app/run_check.h): refuses any change but the allowed keys.
+config::Config generalize_config(const GeneralizeOptions& options, const RunConfigs& configs,
+                                 const io::LoadedCheckpoint& checkpoint) {
   const fs::path run_dir = options.run_dir;
-  const config::Config trained = run_config(run_dir);
-  TrainOptions from_run;
-  from_run.config_file = run_dir / "config.yaml";
-  from_run.overrides = options.overrides;
-  const config::Config cfg = resolve_config(from_run);
-  for (const auto& info : config::all_keys()) {
-    if (!info.alias_of.empty() || may_change(info.key)) continue;
-    if (config::config_value(trained, info.key) != config::config_value(cfg, info.key)) {
-      throw UserError("generalize cannot change " + info.key +
-                      " (only novel.steps, novel.adapt, novel.lr, baseline.finetune_steps and "
-                      "the keys that never change results, e.g. num_threads, may be given)");
-    }
-  }
+  check_run_consistency(run_dir, checkpoint, configs, kGeneralizeRules);
+  const config::Config& cfg = configs.now;
   if (adapts_by_loss(cfg) && !config::uses_hypernetwork(cfg.algorithm)) {
     throw UserError("novel.adapt=loss fits a hypernetwork's embedding; run '" + run_dir.string() +
                     "' trained " + config::to_string(cfg.algorithm) + " (drop novel.adapt)");
@@ -170,9 +160,11 @@ void write_novel_results(const fs::path& run_dir, bool at_best, const config::Co
 
 int run_generalize(const GeneralizeOptions& options) {
   const fs::path run_dir = options.run_dir;
-  const config::Config cfg = generalize_config(options);
-  const int64_t first_novel = fl::num_training_clients(cfg);
+  const RunConfigs configs = read_run_configs(run_dir, options.overrides);
   const io::LoadedCheckpoint checkpoint = chosen_checkpoint(run_dir, options.at_best);
+  const config::Config cfg = generalize_config(options, configs, checkpoint);
+  io::check_output_dir(run_dir, /*overwrite=*/true, "RUN_DIR");  // the results go there
+  const int64_t first_novel = fl::num_training_clients(cfg);
   set_thread_count(cfg.num_threads);
   const torch::Device device = select_device(cfg.device);
   RunData loaded = load_run_data(cfg, device);
