@@ -10,7 +10,7 @@ Usage: scripts/novel_clients.sh [--out DIR] [--root DIR] [--bin PATH] [--threads
                                 [--methods "pfedhn pfedhn_pc fedavg_ft perfedavg"]
                                 [--clients N] [--novel M] [--alphas LIST] [--updates N]
                                 [--steps N] [--adapt "rounds loss"] [--novel-lr LR] [--best]
-                                [--quick]
+                                [--protocol shifted|lab] [--train-only] [--quick]
 
 Every method trains on client.num_nodes - M clients of CIFAR-10 (the held-out split, train
 40,000 / val 5,000 / test 5,000 from the official training set, 2 classes per training client);
@@ -46,6 +46,14 @@ Options:
   --best          also adapt each run's best validation evaluation's model (`pfedhn generalize
                   --best`, checkpoints/best.pt) and draw it as OUT/novel-best.png and
                   OUT/novel-best.md, beside the final model's figure
+  --protocol P    shifted (default, ours; the above) or lab: the protocol of the pFedHN
+                  authors' lab (pFedGP's novel-client experiment; docs/partitions.md): 100
+                  clients, 90 training clients on client.partition=dirichlet_per_client with
+                  alpha 0.1, 10% of every split set aside, and one set of 10 novel clients per
+                  alpha in "[0.1, 0.25, 0.5, 0.75, 1.0]" (novel.scheme=sets), each a fresh
+                  per-client Dirichlet(alpha) partition of the set-aside share; one training run
+                  per method serves every set. --clients, --novel and --alphas change its sizes
+  --train-only    train (or resume) the runs, adapt nothing
   --quick         a smoke run: 10 client updates of 5 steps, 1 adaptation round, evaluation
                   only at the end, 1,000 validation samples; default --out outputs/novel-quick
   -h, --help      this help
@@ -61,13 +69,13 @@ cd "$(dirname "$0")/.."
 # shellcheck source=run_lib.sh
 source scripts/run_lib.sh
 prog=novel_clients
-out="" root=data bin=build/pfedhn threads=1 seed=1 clients=50 novel=10 updates=5000 steps=10
-alphas="[0.1, 0.25, 0.5, 1, 10]" methods="pfedhn pfedhn_pc fedavg_ft perfedavg" quick=0 best=0
-adapt=rounds novel_lr=0
+out="" root=data bin=build/pfedhn threads=1 seed=1 clients="" novel=10 updates=5000 steps=10
+alphas="" methods="pfedhn pfedhn_pc fedavg_ft perfedavg" quick=0 best=0
+adapt=rounds novel_lr=0 protocol=shifted train_only=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --out | --root | --bin | --threads | --seed | --methods | --clients | --novel | --alphas | \
-      --updates | --steps | --adapt | --novel-lr)
+      --updates | --steps | --adapt | --novel-lr | --protocol)
       [ $# -ge 2 ] || die "$1 needs a value"
       opt=${1#--}
       declare "${opt//-/_}=$2"
@@ -75,11 +83,17 @@ while [ $# -gt 0 ]; do
       ;;
     --quick) quick=1 ;;
     --best) best=1 ;;
+    --train-only) train_only=1 ;;
     -h | --help) usage; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
   esac
   shift
 done
+case "$protocol" in
+  shifted) : "${clients:=50}" "${alphas:=[0.1, 0.25, 0.5, 1, 10]}" ;;
+  lab) : "${clients:=100}" "${alphas:=[0.1, 0.25, 0.5, 0.75, 1.0]}" ;;
+  *) die "--protocol must be shifted or lab, got '$protocol'" ;;
+esac
 require_int 1 threads clients novel updates steps
 require_int 0 seed
 [[ "$novel_lr" =~ ^([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$ ]] ||
@@ -104,6 +118,9 @@ if [ $quick = 1 ]; then
   extra+=(client.num_epochs=5)
 fi
 read -r -a split <<<"$(holdout_args "$val")"
+partition=()
+[ "$protocol" = shifted ] ||
+  partition=(client.partition=dirichlet_per_client client.dirichlet_alpha=0.1 novel.scheme=sets)
 suffixes=("")
 [ $best = 0 ] || suffixes+=(-best)
 declare -A results=([newest]="" [best]="")  # the generalize results files to draw, per model
@@ -117,7 +134,9 @@ for m in $methods; do
   train_run "$m" "$run" "$rounds" "$bin" 1 --config "$conf" algorithm="$m" seed="$seed" \
     dataset.root="$root" "${split[@]}" client.num_nodes="$clients" \
     novel.num_clients="$novel" "novel.alphas=$alphas" client.clients_per_round="$k" \
-    client.num_rounds="$rounds" eval_every="$m_every" num_threads="$threads" "${extra[@]}"
+    client.num_rounds="$rounds" eval_every="$m_every" num_threads="$threads" \
+    ${partition[@]+"${partition[@]}"} ${extra[@]+"${extra[@]}"}
+  [ $train_only = 0 ] || continue
   # The same adaptation budget for every method: steps rounds of client.num_epochs SGD steps.
   # "" adapts the newest checkpoint, "-best" best.pt (`generalize --best`, files *-best.*); a
   # hypernetwork is adapted once per --adapt mode (novel.adapt=loss writes files *-loss*.*).
@@ -139,6 +158,7 @@ for m in $methods; do
     done
   done
 done
+[ $train_only = 0 ] || exit 0
 for suffix in "${suffixes[@]}"; do
   read -r -a files <<<"${results[$(model_of "$suffix")]}"
   /usr/bin/python3 scripts/plot_novel.py "${files[@]}" \

@@ -9,7 +9,8 @@ usage() {
 Usage: scripts/reproduce_paper.sh [--quick] [--seeds N] [--out DIR] [--data-from DIR]
                                   [--root DIR] [--bin PATH] [--clients "10 50 100"]
                                   [--methods "pfedhn local ..."] [--threads N] [--updates N]
-                                  [--holdout] [TABLE...]
+                                  [--holdout] [--authors-partitions] [--seed-list "42 27 13"]
+                                  [--set KEY=VALUE]... [TABLE...]
 
 TABLE: mnist, cifar10, cifar100 (default: all three). A dataset that is not available is
 reported as "no data" in the tables, not as an error.
@@ -47,6 +48,17 @@ Options:
                   40,000 / val 5,000 / test 5,000). CIFAR-10 does this by itself when the data
                   root has no test_batch.bin (the offline copy in ../shared/data has only
                   1,000 test images). The tables say which cells were made so.
+  --authors-partitions
+                  train every run on the partition that the pFedHN authors' paper-era code
+                  draws for its seed (scripts/authors_partition.py: their class pairs and
+                  proportions, written to OUT/partitions/<dataset>/n<clients>/seed<k>.json and
+                  given as client.partition=file); pfedhn's own streams (initialisation, client
+                  sampling, the split shuffles) use the same seed. Seeds default to the
+                  authors' own sweep, 42 27 13; default --out outputs/paper-authors
+  --seed-list L   these seeds instead of 1..N (e.g. "42 27 13")
+  --set KEY=VALUE a config override for every run (repeatable), e.g.
+                  --set client.class_shares=spare for the share count pfedhn had before
+                  2026-12-06; the tables' note lists them. Give such runs their own --out
   --threads N     num_threads of every run (default 0 = all cores; --quick: 1). On a machine
                   shared with other work, 1 is much faster than 2 (see docs/performance.md).
   -h, --help      this help
@@ -60,7 +72,7 @@ die() {
 
 cd "$(dirname "$0")/.."
 quick=0 updates="" seeds="" out="" data_from="" root="data" bin="build/pfedhn" threads=""
-clients="" holdout=0
+clients="" holdout=0 authors=0 seed_list="" sets=()
 methods="pfedhn pfedhn_pc local fedavg fedavg_ft perfedavg fedper"
 tables=()
 while [ $# -gt 0 ]; do
@@ -76,6 +88,11 @@ while [ $# -gt 0 ]; do
     --updates) [ $# -ge 2 ] || die "--updates needs a number"; updates="$2"; shift ;;
     --threads) [ $# -ge 2 ] || die "--threads needs a number"; threads="$2"; shift ;;
     --holdout) holdout=1 ;;
+    --authors-partitions) authors=1 ;;
+    --seed-list) [ $# -ge 2 ] || die "--seed-list needs a list"; seed_list="$2"; shift ;;
+    --set)
+      [ $# -ge 2 ] && [[ "$2" == *=* ]] || die "--set needs KEY=VALUE, e.g. --set client.class_shares=spare"
+      sets+=("$2"); shift ;;
     -h | --help) usage; exit 0 ;;
     mnist | cifar10 | cifar100) tables+=("$1") ;;
     *) die "unknown argument '$1' (tables: mnist, cifar10, cifar100; see --help)" ;;
@@ -91,13 +108,26 @@ done
   die "--updates must be a positive integer, got '$updates'"
 [ -z "$updates" ] || [ $quick = 0 ] || die "--updates and --quick do not go together"
 [[ "$seeds" =~ ^[1-9][0-9]*$ ]] || die "--seeds must be a positive integer, got '$seeds'"
+if [ -n "$seed_list" ]; then
+  for s in $seed_list; do
+    [[ "$s" =~ ^[0-9]+$ ]] && [ "$s" -lt 4294967296 ] || die "--seed-list: bad seed '$s'"
+  done
+elif [ $authors = 1 ] && [ $quick = 0 ]; then
+  seed_list="42 27 13"
+else
+  seed_list=$(seq -s ' ' 1 "$seeds")
+fi
 if [ -z "$out" ]; then
   if [ $quick = 1 ]; then out=outputs/paper-quick
   elif [ -n "$updates" ]; then out=outputs/paper-u$updates
   else out=outputs/paper
   fi
+  [ $authors = 0 ] || out=$out-authors
 fi
 [ -x "$bin" ] || die "no pfedhn binary at '$bin'; build it first (scripts/build.sh)"
+if [ ${#sets[@]} -gt 0 ]; then
+  err=$("$bin" train "${sets[@]}" --print-config 2>&1 >/dev/null) || die "--set: $err"
+fi
 for m in $methods; do
   case "$m" in pfedhn | pfedhn_pc | local | fedavg | fedavg_ft | perfedavg | fedper) ;;
     *) die "unknown method '$m'" ;; esac
@@ -185,14 +215,29 @@ for ds in "${available[@]}"; do
       rounds=$(((rounds + k - 1) / k)) every=$(((every + k - 1) / k))
       # --quick: evaluated only after the first and the last round.
       [ $quick = 0 ] || every=$rounds
-      for s in $(seq 1 "$seeds"); do
+      for s in $seed_list; do
         run="$out/runs/$ds/n$n/$m/seed$s"
+        part=()
+        if [ $authors = 1 ]; then
+          pfile="$out/partitions/$ds/n$n/seed$s.json"
+          if [ ! -s "$pfile" ]; then
+            mkdir -p "$(dirname "$pfile")"
+            per=$(preset_value "$conf" num_classes_per_node)
+            classes=$([ "$ds" = cifar100 ] && echo 100 || echo 10)
+            /usr/bin/python3 scripts/authors_partition.py --seed "$s" --clients "$n" \
+              --classes "$classes" --per-client "$per" -o "$pfile" || die "cannot write $pfile"
+          fi
+          part=(client.partition=file client.partition_file="$pfile")
+        fi
         # A run made by a call with another length is never skipped, resumed or tabled as this one.
         if [ -f "$run/config.yaml" ]; then
           made=$(awk '$1 == "num_rounds:" { print $2; exit }' "$run/config.yaml")
           [ "$made" = "$rounds" ] || die "$run has client.num_rounds=$made, this call asks for $rounds (other --updates or --quick): give another --out"
           made=$(awk '$1 == "test_split:" { print $2; exit }' "$run/config.yaml")
           [ "${made:-official}" = "$split" ] || die "$run has dataset.test_split=${made:-official}, this call asks for $split (see --holdout): give another --out"
+          made=$(awk '$1 == "partition:" { print $2; exit }' "$run/config.yaml")
+          want=$([ $authors = 1 ] && echo file || echo classes)
+          [ "$made" = "$want" ] || die "$run has client.partition=$made, this call asks for $want (see --authors-partitions): give another --out"
         fi
         if [ -s "$run/results.json" ]; then
           skipped=$((skipped + 1))
@@ -200,7 +245,7 @@ for ds in "${available[@]}"; do
         fi
         args=(train --config "$conf" algorithm="$m" seed="$s" dataset.root="$root"
           client.num_nodes="$n" client.clients_per_round="$k" client.num_rounds="$rounds"
-          eval_every="$every" "${extra[@]}")
+          eval_every="$every" "${extra[@]}" ${part[@]+"${part[@]}"} ${sets[@]+"${sets[@]}"})
         if compgen -G "$run/checkpoints/ckpt-*.pt" >/dev/null; then
           cmd=("$bin" train --resume "$run")
         else
@@ -230,7 +275,10 @@ elif [ -n "$updates" ]; then
 else
   settings="the presets in conf/"
 fi
-note="Settings: $settings; seeds 1..$seeds; averaging baselines with 5 clients per round over 1/5 of the rounds."
+note="Settings: $settings; seeds ${seed_list// /, }; averaging baselines with 5 clients per round over 1/5 of the rounds."
+[ ${#sets[@]} = 0 ] || note+=" Overrides for every run: ${sets[*]}."
+[ $authors = 0 ] ||
+  note+=" Partitions: the pFedHN authors' paper-era draws for each seed (scripts/authors_partition.py, client.partition=file)."
 [ ${#holdout_tables[@]} = 0 ] ||
   note+=" Test split held out from the official training set (dataset.test_split=holdout) for ${holdout_tables[*]}: the official test set was not used (absent here, or --holdout); such cells say holdout."
 /usr/bin/python3 scripts/paper_tables.py "$out" --datasets "${tables[@]}" --clients $clients \

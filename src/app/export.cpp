@@ -147,7 +147,7 @@ int run_export(const ExportOptions& options) {
   io::check_output_dir(out, options.overwrite, "--out");
   set_thread_count(cfg.num_threads);
   const torch::Device device = select_device(cfg.device);
-  const RunData run_data = load_run_data(cfg, device);
+  const RunData run_data = load_run_data(cfg, device, options.run_dir);
   auto algorithm =
       load_trained_algorithm(cfg, run_data.splits, run_data.clients, device, checkpoint);
   io::prepare_output_dir(out, options.overwrite, "--out");

@@ -167,7 +167,7 @@ int run_generalize(const GeneralizeOptions& options) {
   const int64_t first_novel = fl::num_training_clients(cfg);
   set_thread_count(cfg.num_threads);
   const torch::Device device = select_device(cfg.device);
-  RunData loaded = load_run_data(cfg, device);
+  RunData loaded = load_run_data(cfg, device, options.run_dir);
   const auto& splits = loaded.splits;
   const auto all_clients = loaded.clients;
   auto load_algorithm = [&](const config::Config& c) {

@@ -43,6 +43,7 @@ RunConfigs read_run_configs(const std::filesystem::path& run_dir,
 config::Config checkpoint_config(const io::LoadedCheckpoint& checkpoint) {
   config::Config cfg = config::parse_config_text(
       checkpoint.loop.config_yaml, "the config in checkpoint '" + checkpoint.path.string() + "'");
+  config::apply_older_run_defaults(cfg);  // a checkpoint made before a key: as the run used it
   config::resolve_and_validate(cfg);
   return cfg;
 }

@@ -16,6 +16,7 @@
 #include "pfedhn/app/workers.h"
 #include "pfedhn/data/dataset.h"
 #include "pfedhn/data/partition.h"
+#include "pfedhn/data/partition_file.h"
 #include "pfedhn/eval/evaluator.h"
 #include "pfedhn/fl/algorithm.h"
 #include "pfedhn/fl/distributed.h"
@@ -32,8 +33,15 @@
 namespace pfedhn::app {
 namespace fs = std::filesystem;
 
+namespace {
+constexpr const char* kPartitionRecord = "partition.json";
+}  // namespace
+
 config::Config base_config(const TrainOptions& options) {
-  return options.config_file ? config::load_config_file(*options.config_file) : config::Config{};
+  config::Config cfg =
+      options.config_file ? config::load_config_file(*options.config_file) : config::Config{};
+  if (options.config_from_run) config::apply_older_run_defaults(cfg);
+  return cfg;
 }
 
 config::Config resolve_overrides(config::Config base, const std::vector<std::string>& overrides) {
@@ -123,15 +131,37 @@ struct RunContext {
 
 }  // namespace
 
-RunData load_run_data(const config::Config& cfg, const torch::Device& device) {
+RunData load_run_data(const config::Config& cfg, const torch::Device& device,
+                      const fs::path& run_dir) {
   RunData d{data::to_device(data::load_dataset(cfg.dataset.data, cfg.dataset.root,
                                                split_options(cfg), cfg.seed),
                             device),
+            {},
             {}};
-  d.clients =
-      data::partition_clients(d.splits.train.y.cpu(), d.splits.val.y.cpu(), d.splits.test.y.cpu(),
-                              partition_options(cfg, d.splits.info->num_classes), cfg.seed);
+  const fs::path recorded = run_dir.empty() ? fs::path{} : run_dir / kPartitionRecord;
+  d.partition =
+      data::make_partition(d.splits.train.y.cpu(), d.splits.val.y.cpu(), d.splits.test.y.cpu(),
+                           partition_options(cfg, d.splits.info->num_classes, recorded), cfg.seed);
+  d.clients = std::move(d.partition.clients);
   return d;
+}
+
+void write_partition_record(const fs::path& run_dir, const config::Config& cfg,
+                            const RunData& data) {
+  data::Partition record = data.partition;
+  record.clients = data.clients;
+  data::PartitionRecordInfo info;
+  info.dataset = cfg.dataset.data;
+  info.scheme = config::to_string(cfg.client.partition);
+  if (cfg.client.partition == config::PartitionKind::kClasses) {
+    info.class_shares = config::to_string(cfg.client.class_shares);
+  }
+  info.seed = cfg.seed;
+  info.num_classes = data.splits.info->num_classes;
+  const torch::Tensor labels[3] = {data.splits.train.y.cpu(), data.splits.val.y.cpu(),
+                                   data.splits.test.y.cpu()};
+  io::write_file_atomic(run_dir / kPartitionRecord,
+                        data::partition_json(record, info, labels).dump(1) + "\n");
 }
 
 namespace {
@@ -151,7 +181,8 @@ void log_target_widths(const RunContext& ctx, const fl::Algorithm& algorithm) {
 int train_loop(const RunContext& ctx, io::LoadedCheckpoint* resume, StopSignals& signals) {
   const config::Config& cfg = ctx.cfg;
   const auto load_start = std::chrono::steady_clock::now();
-  RunData run_data = load_run_data(cfg, ctx.device);
+  RunData run_data = load_run_data(cfg, ctx.device, resume ? ctx.run_dir : fs::path{});
+  write_partition_record(ctx.run_dir, cfg, run_data);
   const data::DatasetSplits& splits = run_data.splits;
   ctx.logger->info(
       "data: {} train / {} val / {} test samples, partitioned in {:.1f}s", splits.train.size(),
@@ -346,6 +377,7 @@ int run_train(const TrainOptions& options) {
     return 0;
   }
   check_multi_process(ctx.cfg, options, env);
+  check_partition_file(ctx.cfg);
   ctx.device = select_device(ctx.cfg.device);
   ctx.threads = set_thread_count(ctx.cfg.num_threads);
   ctx.run_dir = options.output_dir ? *options.output_dir : io::default_run_dir();

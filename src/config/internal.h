@@ -41,8 +41,26 @@ struct EnumNames<Algorithm> {
 
 template <>
 struct EnumNames<PartitionKind> {
-  static constexpr std::array<std::pair<PartitionKind, const char*>, 2> kValues{
-      {{PartitionKind::kClasses, "classes"}, {PartitionKind::kDirichlet, "dirichlet"}}};
+  static constexpr std::array<std::pair<PartitionKind, const char*>, 4> kValues{
+      {{PartitionKind::kClasses, "classes"},
+       {PartitionKind::kDirichlet, "dirichlet"},
+       {PartitionKind::kDirichletPerClient, "dirichlet_per_client"},
+       {PartitionKind::kFile, "file"}}};
+};
+
+template <>
+struct EnumNames<ClassShares> {
+  static constexpr std::array<std::pair<ClassShares, const char*>, 2> kValues{
+      {{ClassShares::kExact, "exact"}, {ClassShares::kSpare, "spare"}}};
+};
+
+template <>
+struct EnumNames<NovelScheme> {
+  static constexpr std::array<std::pair<NovelScheme, const char*>, 4> kValues{
+      {{NovelScheme::kAuto, "auto"},
+       {NovelScheme::kLast, "last"},
+       {NovelScheme::kShifted, "shifted"},
+       {NovelScheme::kSets, "sets"}}};
 };
 
 template <>

@@ -239,10 +239,20 @@ std::vector<KeyDescriptor> build_key_table() {
               at_least(1)),
       int_key("client.num_classes_per_node", "classes per client (partition=classes)",
               field(C, &CC::num_classes_per_node)),
-      enum_key<PartitionKind>("client.partition", "how labels are split across clients",
+      enum_key<PartitionKind>("client.partition",
+                              "how labels are split across clients: classes per client, "
+                              "dirichlet (per class), dirichlet_per_client, or a file",
                               field(C, &CC::partition)),
-      float_key("client.dirichlet_alpha", "concentration of the Dirichlet partition",
+      enum_key<ClassShares>("client.class_shares",
+                            "partition=classes: shares per class, exact (the paper's code) or "
+                            "spare (one more, left unused)",
+                            field(C, &CC::class_shares)),
+      float_key("client.dirichlet_alpha", "concentration of the Dirichlet partitions",
                 field(C, &CC::dirichlet_alpha), above(0)),
+      string_key("client.partition_file",
+                 "partition=file: JSON with every client's classes and proportions (e.g. a "
+                 "run's partition.json)",
+                 field(C, &CC::partition_file)),
 
       int_key("baseline.finetune_steps",
               "fedavg_ft: SGD steps each client fine-tunes the global model before evaluation",
@@ -265,9 +275,13 @@ std::vector<KeyDescriptor> build_key_table() {
       float_key("novel.lr", "lr of a novel client's embedding; 0 = the training embedding lr",
                 field(&Config::novel, &NovelConfig::lr), at_least(0)),
       float_list_key("novel.alphas",
-                     "[] = novel clients are the last ones of the partition; else novel client "
-                     "j gets Dirichlet(alphas[j mod n]) class proportions from a set-aside share",
+                     "[] = novel clients are the last ones of the partition; else the "
+                     "Dirichlet alphas of the novel clients drawn apart (novel.scheme)",
                      field(&Config::novel, &NovelConfig::alphas)),
+      enum_key<NovelScheme>("novel.scheme",
+                            "novel clients: last of the partition, shifted (one alpha each) or "
+                            "sets (one set per alpha); auto: shifted with alphas, else last",
+                            field(&Config::novel, &NovelConfig::scheme)),
   };
   for (auto& d : table) {
     if (d.field != d.info.key) d.info.alias_of = d.field;

@@ -78,15 +78,45 @@ void check_hetero_kernels(const Config& cfg) {
   }
 }
 
+// novel.scheme=auto follows novel.alphas (what runs before the key meant).
+void resolve_novel_scheme(Config& cfg) {
+  if (cfg.novel.scheme == NovelScheme::kAuto) {
+    cfg.novel.scheme = cfg.novel.alphas.empty() ? NovelScheme::kLast : NovelScheme::kShifted;
+  }
+}
+
 void check_novel_alphas(const Config& cfg) {
   const auto& alphas = cfg.novel.alphas;
-  if (alphas.empty()) return;
+  const std::string scheme = "novel.scheme=" + to_string(cfg.novel.scheme);
+  if (cfg.novel.scheme == NovelScheme::kLast) {
+    if (!alphas.empty()) {
+      throw ConfigError(scheme + " takes no novel.alphas (the novel clients are the last ones of " +
+                        "the partition); drop novel.alphas or use novel.scheme=shifted or sets");
+    }
+    return;
+  }
+  if (alphas.empty()) {
+    throw ConfigError(scheme + " needs novel.alphas, e.g. novel.alphas=[0.1,0.25,0.5,0.75,1.0]");
+  }
   const std::string key = "novel.alphas=" + detail::float_list_text(alphas);
   for (const double a : alphas) {
     if (!(a > 0.0)) throw ConfigError(key + " is out of range: every alpha must be > 0");
   }
   if (cfg.novel.num_clients == 0) {
     throw ConfigError(key + " needs novel.num_clients > 0 (the alphas shape the novel clients)");
+  }
+}
+
+void check_partition_file(const Config& cfg) {
+  const bool from_file = cfg.client.partition == PartitionKind::kFile;
+  if (from_file && cfg.client.partition_file.empty()) {
+    throw ConfigError(
+        "client.partition=file needs client.partition_file=PATH (a JSON file with "
+        "every client's classes and proportions, e.g. a run's partition.json)");
+  }
+  if (!from_file && !cfg.client.partition_file.empty()) {
+    throw ConfigError("client.partition_file is given but client.partition=" +
+                      to_string(cfg.client.partition) + "; add client.partition=file to use it");
   }
 }
 
@@ -123,6 +153,12 @@ void check_against_dataset(const Config& cfg, const data::DatasetInfo& ds) {
 
 }  // namespace
 
+void apply_older_run_defaults(Config& cfg) {
+  if (cfg.explicit_keys.count("client.class_shares") == 0) {
+    cfg.client.class_shares = ClassShares::kSpare;  // the count before the key (issue 30)
+  }
+}
+
 void resolve_and_validate(Config& cfg) {
   const data::DatasetInfo& ds = require_dataset(cfg.dataset.data);
   derive_from_dataset(cfg, "model.in_channels", cfg.model.in_channels, ds.channels,
@@ -134,7 +170,9 @@ void resolve_and_validate(Config& cfg) {
   }
   check_ranges(cfg);
   check_hetero_kernels(cfg);
+  resolve_novel_scheme(cfg);
   check_novel_alphas(cfg);
+  check_partition_file(cfg);
   if (cfg.client.clients_per_round > cfg.client.num_nodes) {
     throw ConfigError("client.clients_per_round=" + std::to_string(cfg.client.clients_per_round) +
                       " is out of range: must be <= client.num_nodes (" +

@@ -179,5 +179,11 @@ std::string to_string(DeviceKind d) {
 std::string to_string(NovelAdapt a) {
   return detail::enum_name(a);
 }
+std::string to_string(ClassShares c) {
+  return detail::enum_name(c);
+}
+std::string to_string(NovelScheme n) {
+  return detail::enum_name(n);
+}
 
 }  // namespace pfedhn::config

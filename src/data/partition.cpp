@@ -1,6 +1,7 @@
 #include "pfedhn/data/partition.h"
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 #include <sstream>
 #include <string>
@@ -64,18 +65,28 @@ std::vector<std::vector<int64_t>> indices_by_class(const torch::Tensor& labels,
 void validate_options(const PartitionOptions& o) {
   if (o.num_clients < 1) throw DataError("partition: num_clients must be >= 1");
   if (o.num_classes < 1) throw DataError("partition: num_classes must be >= 1");
-  if (!o.novel_alphas.empty()) {
+  if (o.novel_scheme != NovelScheme::kLast) {
     if (o.num_novel < 1 || o.num_novel >= o.num_clients) {
-      throw DataError("partition: novel alphas need 1 <= num_novel < num_clients");
+      throw DataError("partition: novel clients drawn apart need 1 <= num_novel < num_clients");
     }
+    if (o.novel_alphas.empty()) throw DataError("partition: novel clients need novel alphas");
     for (const double a : o.novel_alphas) {
       if (!(a > 0.0)) throw DataError("partition: every novel alpha must be > 0");
     }
   }
-  if (o.dirichlet) {
-    if (!(o.dirichlet_alpha > 0.0)) throw DataError("partition: dirichlet alpha must be > 0");
-  } else if (o.classes_per_client < 1) {
-    throw DataError("partition: classes_per_client must be >= 1");
+  switch (o.scheme) {
+    case Scheme::kDirichlet:
+    case Scheme::kDirichletPerClient:
+      if (!(o.dirichlet_alpha > 0.0)) throw DataError("partition: dirichlet alpha must be > 0");
+      break;
+    case Scheme::kClasses:
+      if (o.classes_per_client < 1) {
+        throw DataError("partition: classes_per_client must be >= 1");
+      }
+      break;
+    case Scheme::kFixed:
+      check_assignment(o.fixed, o.num_assigned(), o.num_classes, "partition");
+      break;
   }
 }
 
@@ -85,12 +96,25 @@ torch::Tensor to_tensor(const std::vector<int64_t>& v) {
 
 std::string describe_scheme(const PartitionOptions& o) {
   std::ostringstream s;
-  if (o.dirichlet) {
-    s << "dirichlet alpha=" << o.dirichlet_alpha;
-  } else {
-    s << o.classes_per_client << " classes per client";
+  switch (o.scheme) {
+    case Scheme::kDirichlet:
+      s << "dirichlet alpha=" << o.dirichlet_alpha;
+      break;
+    case Scheme::kDirichletPerClient:
+      s << "dirichlet_per_client alpha=" << o.dirichlet_alpha;
+      break;
+    case Scheme::kClasses:
+      s << o.classes_per_client << " classes per client";
+      break;
+    case Scheme::kFixed:
+      s << "the given partition";
+      break;
   }
   return s.str();
+}
+
+bool draws_dirichlet(Scheme s) {
+  return s == Scheme::kDirichlet || s == Scheme::kDirichletPerClient;
 }
 
 // Dir(alpha) over `n` outcomes: independent Gamma(alpha) draws, normalised. With a tiny alpha
@@ -154,6 +178,18 @@ ClientLists draw_novel_clients(const std::vector<std::vector<int64_t>>& set_asid
   return clients;
 }
 
+// The training clients' part of one split: `assignment` applied (as split_by_assignment) to the
+// indices `rest` of `labels`; returns indices into the whole split.
+ClientLists split_rest(const torch::Tensor& labels, const std::vector<int64_t>& rest,
+                       int64_t num_classes, const ClassAssignment& assignment, Rng& shuffle_rng) {
+  const torch::Tensor rest_labels = labels.index_select(0, torch::tensor(rest, torch::kInt64));
+  ClientLists clients = split_by_assignment(rest_labels, num_classes, assignment, shuffle_rng);
+  for (std::vector<int64_t>& client : clients) {
+    for (int64_t& i : client) i = rest[static_cast<size_t>(i)];
+  }
+  return clients;
+}
+
 // One split with shifted novel clients: the training clients split what is not set aside by
 // `assignment` (as split_by_assignment), then the novel clients draw from the set-aside share.
 ClientLists split_with_novel_clients(const torch::Tensor& labels, const PartitionOptions& o,
@@ -162,12 +198,7 @@ ClientLists split_with_novel_clients(const torch::Tensor& labels, const Partitio
                                      Rng& set_aside_rng, Rng& shuffle_rng) {
   const double share = static_cast<double>(o.num_novel) / static_cast<double>(o.num_clients);
   const SetAside aside = set_aside(labels, o.num_classes, share, set_aside_rng);
-  const torch::Tensor rest_labels =
-      labels.index_select(0, torch::tensor(aside.rest, torch::kInt64));
-  ClientLists clients = split_by_assignment(rest_labels, o.num_classes, assignment, shuffle_rng);
-  for (std::vector<int64_t>& client : clients) {
-    for (int64_t& i : client) i = aside.rest[static_cast<size_t>(i)];
-  }
+  ClientLists clients = split_rest(labels, aside.rest, o.num_classes, assignment, shuffle_rng);
   ClientLists novel = draw_novel_clients(aside.by_class, novel_proportions, set_aside_rng);
   clients.insert(clients.end(), std::make_move_iterator(novel.begin()),
                  std::make_move_iterator(novel.end()));
@@ -183,15 +214,85 @@ std::vector<std::vector<double>> draw_novel_proportions(const PartitionOptions& 
   return q;
 }
 
+// NovelScheme::kSets: ceil(share * n) indices of a split of n, drawn at random (the authors'
+// lab's train_test_split of every split), ascending; the rest, ascending.
+struct RandomSetAside {
+  std::vector<int64_t> aside, rest;
+};
+RandomSetAside random_set_aside(int64_t n, double share, Rng& rng) {
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  std::iota(order.begin(), order.end(), 0);
+  rng.shuffle(order);
+  const auto k = static_cast<std::ptrdiff_t>(std::ceil(share * static_cast<double>(n)));
+  RandomSetAside out{{order.begin(), order.begin() + k}, {order.begin() + k, order.end()}};
+  std::sort(out.aside.begin(), out.aside.end());
+  std::sort(out.rest.begin(), out.rest.end());
+  return out;
+}
+
+RandomSetAside sets_set_aside(const torch::Tensor& labels, const PartitionOptions& o, uint64_t seed,
+                              uint64_t split) {
+  Rng rng(derive_seed(seed, {stream::kNovelPool, split}));
+  const double share = static_cast<double>(o.num_novel) / static_cast<double>(o.num_clients);
+  return random_set_aside(labels.numel(), share, rng);
+}
+
+ClassAssignment draw_assignment(const PartitionOptions& o, uint64_t seed) {
+  Rng rng(derive_seed(seed, {stream::kPartition}));
+  const int64_t n = o.num_assigned();
+  switch (o.scheme) {
+    case Scheme::kDirichlet:
+      return assign_dirichlet(n, o.num_classes, o.dirichlet_alpha, rng);
+    case Scheme::kDirichletPerClient:
+      return assign_dirichlet_per_client(n, o.num_classes, o.dirichlet_alpha, rng);
+    case Scheme::kFixed:
+      return o.fixed;
+    case Scheme::kClasses:
+      break;
+  }
+  return assign_classes_per_client(n, o.num_classes, o.classes_per_client, o.class_shares, rng);
+}
+
+void check_every_client_trains(const ClientLists& train, const PartitionOptions& o,
+                               int64_t train_samples) {
+  const auto empty = [](const auto& v) { return v.empty(); };
+  const int64_t empty_clients = std::count_if(train.begin(), train.end(), empty);
+  if (empty_clients == 0) return;
+  const auto first = std::find_if(train.begin(), train.end(), empty);
+  throw DataError("partition: " + std::to_string(empty_clients) + " of " +
+                  std::to_string(o.num_clients) + " clients (first: client " +
+                  std::to_string(first - train.begin()) + ") get no training sample with " +
+                  describe_scheme(o) + " on " + std::to_string(train_samples) +
+                  " training samples; use fewer clients" +
+                  (draws_dirichlet(o.scheme) ? " or a larger alpha" : ""));
+}
+
+std::vector<ClientIndices> to_client_indices(const ClientLists (&per_split)[3]) {
+  std::vector<ClientIndices> out(per_split[0].size());
+  for (size_t i = 0; i < out.size(); ++i) {
+    out[i] = {to_tensor(per_split[0][i]), to_tensor(per_split[1][i]), to_tensor(per_split[2][i])};
+  }
+  return out;
+}
+
 }  // namespace
 
+int64_t shares_per_class(int64_t num_clients, int64_t num_classes, int64_t classes_per_client,
+                         ClassShares shares) {
+  const int64_t slots = classes_per_client * num_clients;
+  if (shares == ClassShares::kSpare) return slots / num_classes + 1;
+  return (slots + num_classes - 1) / num_classes;  // ceil: the paper-era count where it divides
+}
+
 ClassAssignment assign_classes_per_client(int64_t num_clients, int64_t num_classes,
-                                          int64_t classes_per_client, Rng& rng) {
+                                          int64_t classes_per_client, ClassShares shares,
+                                          Rng& rng) {
   if (num_clients < 1 || num_classes < 1 || classes_per_client < 1) {
     throw DataError("partition: num_clients, num_classes and classes_per_client must be >= 1");
   }
-  // Step 1. The +1 leaves one spare proportion per class, as in the reference.
-  const int64_t count_per_class = (classes_per_client * num_clients) / num_classes + 1;
+  // Step 1.
+  const int64_t count_per_class =
+      shares_per_class(num_clients, num_classes, classes_per_client, shares);
   std::vector<ClassStock> stocks = draw_class_stocks(num_classes, count_per_class, rng);
 
   ClassAssignment out;
@@ -236,6 +337,71 @@ ClassAssignment assign_dirichlet(int64_t num_clients, int64_t num_classes, doubl
   return out;
 }
 
+ClassAssignment assign_dirichlet_per_client(int64_t num_clients, int64_t num_classes, double alpha,
+                                            Rng& rng) {
+  if (num_clients < 1 || num_classes < 1) {
+    throw DataError("partition: num_clients and num_classes must be >= 1");
+  }
+  if (!(alpha > 0.0)) throw DataError("partition: dirichlet alpha must be > 0");
+  std::vector<std::vector<double>> d;
+  for (int64_t u = 0; u < num_clients; ++u) {
+    d.push_back(draw_dirichlet(static_cast<size_t>(num_classes), alpha, rng));
+  }
+  std::vector<double> column_sum(static_cast<size_t>(num_classes), 0.0);
+  for (const auto& row : d) {
+    for (size_t c = 0; c < row.size(); ++c) column_sum[c] += row[c];
+  }
+  ClassAssignment out;
+  out.classes.resize(static_cast<size_t>(num_clients));
+  out.proportions.resize(static_cast<size_t>(num_clients));
+  for (size_t u = 0; u < d.size(); ++u) {
+    for (size_t c = 0; c < column_sum.size(); ++c) {
+      const double p = d[u][c] / column_sum[c];
+      if (!(p > 0.0)) continue;
+      out.classes[u].push_back(static_cast<int64_t>(c));
+      out.proportions[u].push_back(p);
+    }
+  }
+  return out;
+}
+
+void check_assignment(const ClassAssignment& a, int64_t num_clients, int64_t num_classes,
+                      const std::string& source) {
+  if (a.num_clients() != num_clients || a.proportions.size() != a.classes.size()) {
+    throw DataError(source + ": has " + std::to_string(a.num_clients()) + " clients, expected " +
+                    std::to_string(num_clients));
+  }
+  // Proportions of a class may add up to 1 plus rounding (a normalised draw).
+  constexpr double kSumTolerance = 1e-9;
+  std::vector<double> class_sum(static_cast<size_t>(num_classes), 0.0);
+  for (size_t i = 0; i < a.classes.size(); ++i) {
+    const std::string who = source + ": client " + std::to_string(i);
+    if (a.classes[i].size() != a.proportions[i].size()) {
+      throw DataError(who + " has " + std::to_string(a.classes[i].size()) + " classes but " +
+                      std::to_string(a.proportions[i].size()) + " proportions");
+    }
+    for (size_t s = 0; s < a.classes[i].size(); ++s) {
+      const int64_t c = a.classes[i][s];
+      const double p = a.proportions[i][s];
+      if (c < 0 || c >= num_classes) {
+        throw DataError(who + " has class " + std::to_string(c) + ", outside [0, " +
+                        std::to_string(num_classes - 1) + "]");
+      }
+      if (!(p >= 0.0 && p <= 1.0)) {
+        throw DataError(who + " has proportion " + std::to_string(p) + " of class " +
+                        std::to_string(c) + ", outside [0, 1]");
+      }
+      class_sum[static_cast<size_t>(c)] += p;
+    }
+  }
+  for (size_t c = 0; c < class_sum.size(); ++c) {
+    if (class_sum[c] > 1.0 + kSumTolerance) {
+      throw DataError(source + ": the proportions of class " + std::to_string(c) + " sum to " +
+                      std::to_string(class_sum[c]) + ", more than 1");
+    }
+  }
+}
+
 std::vector<std::vector<int64_t>> split_by_assignment(const torch::Tensor& labels,
                                                       int64_t num_classes,
                                                       const ClassAssignment& assignment, Rng& rng) {
@@ -272,55 +438,79 @@ std::vector<std::vector<int64_t>> split_by_assignment(const torch::Tensor& label
   return clients;
 }
 
+Partition make_partition(const torch::Tensor& train_labels, const torch::Tensor& val_labels,
+                         const torch::Tensor& test_labels, const PartitionOptions& options,
+                         uint64_t seed) {
+  validate_options(options);
+  Partition out;
+  out.assignment = draw_assignment(options, seed);
+  if (options.novel_scheme == NovelScheme::kShifted) {
+    Rng shift_rng(derive_seed(seed, {stream::kNovelShift}));
+    out.novel_label_distributions = draw_novel_proportions(options, shift_rng);
+  }
+  NovelSet first_set;
+  if (options.novel_scheme == NovelScheme::kSets) {
+    first_set = novel_client_set(train_labels, val_labels, test_labels, options, seed, 0);
+    out.novel_assignment = first_set.assignment;
+  }
+
+  const torch::Tensor* splits[3] = {&train_labels, &val_labels, &test_labels};
+  ClientLists per_split[3];
+  for (uint64_t s = 0; s < 3; ++s) {
+    Rng shuffle_rng(derive_seed(seed, {stream::kSplitShuffle, s}));
+    switch (options.novel_scheme) {
+      case NovelScheme::kLast:
+        per_split[s] =
+            split_by_assignment(*splits[s], options.num_classes, out.assignment, shuffle_rng);
+        break;
+      case NovelScheme::kShifted: {
+        Rng set_aside_rng(derive_seed(seed, {stream::kNovelPool, s}));
+        per_split[s] =
+            split_with_novel_clients(*splits[s], options, out.assignment,
+                                     out.novel_label_distributions, set_aside_rng, shuffle_rng);
+        break;
+      }
+      case NovelScheme::kSets: {
+        const RandomSetAside aside = sets_set_aside(*splits[s], options, seed, s);
+        per_split[s] =
+            split_rest(*splits[s], aside.rest, options.num_classes, out.assignment, shuffle_rng);
+        break;
+      }
+    }
+  }
+  check_every_client_trains(per_split[0], options, train_labels.numel());
+  out.clients = to_client_indices(per_split);
+  out.clients.insert(out.clients.end(), first_set.clients.begin(), first_set.clients.end());
+  return out;
+}
+
 std::vector<ClientIndices> partition_clients(const torch::Tensor& train_labels,
                                              const torch::Tensor& val_labels,
                                              const torch::Tensor& test_labels,
                                              const PartitionOptions& options, uint64_t seed) {
-  validate_options(options);
-  const bool shifted_novel = !options.novel_alphas.empty();
-  const int64_t num_assigned = options.num_clients - (shifted_novel ? options.num_novel : 0);
-  Rng assign_rng(derive_seed(seed, {stream::kPartition}));
-  const ClassAssignment assignment =
-      options.dirichlet
-          ? assign_dirichlet(num_assigned, options.num_classes, options.dirichlet_alpha, assign_rng)
-          : assign_classes_per_client(num_assigned, options.num_classes, options.classes_per_client,
-                                      assign_rng);
-  std::vector<std::vector<double>> novel_proportions;
-  if (shifted_novel) {
-    Rng shift_rng(derive_seed(seed, {stream::kNovelShift}));
-    novel_proportions = draw_novel_proportions(options, shift_rng);
-  }
+  return make_partition(train_labels, val_labels, test_labels, options, seed).clients;
+}
 
+NovelSet novel_client_set(const torch::Tensor& train_labels, const torch::Tensor& val_labels,
+                          const torch::Tensor& test_labels, const PartitionOptions& options,
+                          uint64_t seed, size_t set_index) {
+  if (options.novel_scheme != NovelScheme::kSets || set_index >= options.novel_alphas.size()) {
+    throw DataError("partition: no novel-client set " + std::to_string(set_index));
+  }
+  NovelSet out;
+  out.alpha = options.novel_alphas[set_index];
+  Rng assign_rng(derive_seed(seed, {stream::kNovelSet, set_index}));
+  out.assignment =
+      assign_dirichlet_per_client(options.num_novel, options.num_classes, out.alpha, assign_rng);
   const torch::Tensor* splits[3] = {&train_labels, &val_labels, &test_labels};
-  std::vector<std::vector<int64_t>> per_split[3];
+  ClientLists per_split[3];
   for (uint64_t s = 0; s < 3; ++s) {
-    Rng shuffle_rng(derive_seed(seed, {stream::kSplitShuffle, s}));
-    if (shifted_novel) {
-      Rng set_aside_rng(derive_seed(seed, {stream::kNovelPool, s}));
-      per_split[s] = split_with_novel_clients(*splits[s], options, assignment, novel_proportions,
-                                              set_aside_rng, shuffle_rng);
-    } else {
-      per_split[s] = split_by_assignment(*splits[s], options.num_classes, assignment, shuffle_rng);
-    }
+    const RandomSetAside aside = sets_set_aside(*splits[s], options, seed, s);
+    Rng shuffle_rng(derive_seed(seed, {stream::kNovelSet, set_index, 1 + s}));
+    per_split[s] =
+        split_rest(*splits[s], aside.aside, options.num_classes, out.assignment, shuffle_rng);
   }
-
-  const int64_t empty_clients = std::count_if(per_split[0].begin(), per_split[0].end(),
-                                              [](const auto& v) { return v.empty(); });
-  if (empty_clients > 0) {
-    const auto first = std::find_if(per_split[0].begin(), per_split[0].end(),
-                                    [](const auto& v) { return v.empty(); });
-    throw DataError("partition: " + std::to_string(empty_clients) + " of " +
-                    std::to_string(options.num_clients) + " clients (first: client " +
-                    std::to_string(first - per_split[0].begin()) +
-                    ") get no training sample with " + describe_scheme(options) + " on " +
-                    std::to_string(train_labels.numel()) + " training samples; use fewer clients" +
-                    (options.dirichlet ? " or a larger alpha" : ""));
-  }
-
-  std::vector<ClientIndices> out(static_cast<size_t>(options.num_clients));
-  for (size_t i = 0; i < out.size(); ++i) {
-    out[i] = {to_tensor(per_split[0][i]), to_tensor(per_split[1][i]), to_tensor(per_split[2][i])};
-  }
+  out.clients = to_client_indices(per_split);
   return out;
 }
 

@@ -96,7 +96,8 @@ static nlohmann::json summary_json_common(const RunSummary& s) {
           {"client_samples",
            {{"train", s.client_train_samples},
             {"val", s.client_val_samples},
-            {"test", s.client_test_samples}}}};
+            {"test", s.client_test_samples}}},
+          {"client_classes", s.client_classes}};
 }
 
 nlohmann::json summary_json(const RunSummary& s) {

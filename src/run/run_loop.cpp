@@ -26,6 +26,19 @@ std::vector<int64_t> sample_counts(const std::vector<data::ClientIndices>& clien
   return out;
 }
 
+// The classes of each client's training samples, ascending: the task its accuracy is made of.
+std::vector<std::vector<int64_t>> client_classes(const std::vector<data::ClientIndices>& clients,
+                                                 const torch::Tensor& train_labels) {
+  const torch::Tensor labels = train_labels.cpu().to(torch::kInt64);
+  std::vector<std::vector<int64_t>> out;
+  for (const auto& c : clients) {
+    const torch::Tensor held = std::get<0>(torch::_unique(labels.index_select(0, c.train.cpu())));
+    const torch::Tensor sorted = std::get<0>(held.sort());
+    out.emplace_back(sorted.data_ptr<int64_t>(), sorted.data_ptr<int64_t>() + sorted.numel());
+  }
+  return out;
+}
+
 double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
@@ -240,6 +253,7 @@ void RunLoop::write_results() const {
   summary.client_train_samples = sample_counts(clients, &data::ClientIndices::train);
   summary.client_val_samples = sample_counts(clients, &data::ClientIndices::val);
   summary.client_test_samples = sample_counts(clients, &data::ClientIndices::test);
+  summary.client_classes = client_classes(clients, splits.train.y);
   summary.rounds_completed = cfg_.client.num_rounds;
   summary.client_updates = cfg_.client.num_rounds * algorithm_.clients_per_round();
   summary.best = best_.best;

@@ -2,6 +2,7 @@
 // changes; a resumed run must write exactly the files an uninterrupted run writes.
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
 
@@ -246,6 +247,71 @@ TEST_F(Resume, ResumingAFinishedRunRewritesTheSameResults) {
   const auto r = run_pfedhn(resume_args(dir));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   expect_same_results(dir);
+}
+
+// A run made before client.class_shares existed used the spare share; its config.yaml has no
+// such key. It must resume on that partition (not today's default, exact), to the very files
+// of an uninterrupted spare-share run.
+TEST_F(Resume, ARunWhoseConfigPredatesClassSharesResumesOnTheSpareShare) {
+  const std::string spare = " client.class_shares=spare";
+  const fs::path ref = *tmp_ / "spare_reference";
+  auto r = run_pfedhn(train_args(ref) + spare);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  ASSERT_NE(slurp(ref / "metrics.csv"), slurp(reference_dir() / "metrics.csv"))
+      << "exact and spare shares should give other runs";
+  const fs::path dir = *tmp_ / "predates_class_shares";
+  fs::copy(ref, dir, fs::copy_options::recursive);
+  fs::remove(dir / "results.json");
+  fs::remove(dir / "partition.json");
+  fs::remove(dir / "checkpoints" / "ckpt-60.pt");  // resume from round 41
+  std::string config = slurp(dir / "config.yaml");
+  const auto line = config.find("  class_shares: spare\n");
+  ASSERT_NE(line, std::string::npos) << config;
+  config.erase(line, std::string("  class_shares: spare\n").size());
+  std::ofstream(dir / "config.yaml", std::ios::trunc) << config;
+
+  r = run_pfedhn(resume_args(dir));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(slurp(dir / "metrics.csv"), slurp(ref / "metrics.csv"));
+  EXPECT_EQ(slurp(dir / "results.json"), slurp(ref / "results.json"));
+  EXPECT_EQ(slurp(dir / "partition.json"), slurp(ref / "partition.json"));
+  EXPECT_NE(slurp(dir / "partition.json").find("\"class_shares\": \"spare\""), std::string::npos);
+}
+
+// A run trained on a pinned partition (client.partition=file) resumes on the partition it
+// recorded, even when the file it named has changed since.
+TEST_F(Resume, APinnedPartitionResumesOnItsRecordNotOnTheChangedFile) {
+  const fs::path pinned = *tmp_ / "pinned_partition.json";
+  fs::copy_file(reference_dir() / "partition.json", pinned);
+  const std::string from_file = " client.partition=file client.partition_file=" + pinned.string();
+  const fs::path ref = *tmp_ / "pinned_reference";
+  auto r = run_pfedhn(train_args(ref) + from_file);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  // The same partition as the run that recorded it: the same files, bit for bit.
+  expect_same_results(ref);
+
+  const fs::path dir = *tmp_ / "pinned_resumed";
+  fs::copy(ref, dir, fs::copy_options::recursive);
+  fs::remove(dir / "results.json");
+  fs::remove(dir / "checkpoints" / "ckpt-60.pt");
+  std::ofstream(pinned, std::ios::trunc) << "{\"clients\": []}";  // the file changes
+  r = run_pfedhn(resume_args(dir));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  expect_same_results(dir);
+}
+
+TEST_F(Resume, ABadPartitionFileIsOneLineExit2AndNoRun) {
+  const fs::path bad = *tmp_ / "bad_partition.json";
+  std::ofstream(bad, std::ios::trunc)
+      << R"({"clients": [{"classes": [0, 11], "proportions": [0.5, 0.5]}]})";
+  const fs::path dir = *tmp_ / "bad_partition_run";
+  const auto r =
+      run_pfedhn(train_args(dir) + " client.partition=file client.partition_file=" + bad.string());
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("lists 1 clients, but this run partitions 5"), std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find(bad.string()), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(dir)) << "the run directory is made only after its inputs check out";
 }
 
 // The baselines checkpoint their own state (global model, FedPer's heads, Local's networks):

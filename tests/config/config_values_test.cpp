@@ -474,14 +474,17 @@ const std::set<std::string>& expected_keys() {
                                           "client.batch_size",
                                           "client.num_classes_per_node",
                                           "client.partition",
+                                          "client.class_shares",
                                           "client.dirichlet_alpha",
+                                          "client.partition_file",
                                           "baseline.finetune_steps",
                                           "baseline.perfedavg_alpha",
                                           "novel.num_clients",
                                           "novel.steps",
                                           "novel.adapt",
                                           "novel.lr",
-                                          "novel.alphas"};
+                                          "novel.alphas",
+                                          "novel.scheme"};
   return keys;
 }
 
@@ -504,7 +507,9 @@ TEST(ConfigKeys, TypesAreReported) {
   EXPECT_EQ(types["model.spec_norm"], "bool");
   EXPECT_EQ(types["model.local"], "bool");
   EXPECT_EQ(types["dataset.root"], "string");
-  EXPECT_EQ(types["client.partition"], "classes|dirichlet");
+  EXPECT_EQ(types["client.partition"], "classes|dirichlet|dirichlet_per_client|file");
+  EXPECT_EQ(types["client.class_shares"], "exact|spare");
+  EXPECT_EQ(types["novel.scheme"], "auto|last|shifted|sets");
   EXPECT_EQ(types["model.variant"], "pfedhn|pfedhn_pc");
   EXPECT_EQ(types["device"], "auto|cpu|cuda");
 }
@@ -519,7 +524,8 @@ TEST(ConfigKeys, EveryKeyIsAcceptedAsAnOverride) {
                                  ? yaml[info.key]
                                  : yaml[info.key.substr(0, dot)][info.key.substr(dot + 1)];
     ASSERT_TRUE(value.IsScalar() || value.IsSequence()) << info.key << " missing from to_yaml";
-    const std::string text = value.IsScalar() ? value.Scalar() : config_value(cfg, info.key);
+    std::string text = value.IsScalar() ? value.Scalar() : config_value(cfg, info.key);
+    if (value.IsScalar() && text.empty()) text = "\"\"";  // an empty string, quoted
     EXPECT_NO_THROW(apply_override(cfg, info.key + "=" + text)) << info.key;
     EXPECT_EQ(cfg.explicit_keys.count(info.key), 1u) << info.key;
   }

@@ -81,3 +81,77 @@ TEST(NovelAdaptKeys, DefaultToTheRoundsAndTheTrainingEmbeddingLr) {
 
 }  // namespace
 }  // namespace pfedhn::config
+
+namespace pfedhn::config {
+namespace {
+
+using testing::config_error;
+using testing::Contains;
+using testing::overridden;
+
+Config validated(const std::vector<std::string>& overrides) {
+  Config cfg = overridden(overrides);
+  resolve_and_validate(cfg);
+  return cfg;
+}
+
+// novel.scheme: without it, what runs before it meant (shifted with alphas, else last).
+TEST(NovelSchemeKey, FollowsTheAlphasUnlessGiven) {
+  EXPECT_EQ(validated({}).novel.scheme, NovelScheme::kLast);
+  EXPECT_EQ(validated({"novel.num_clients=2"}).novel.scheme, NovelScheme::kLast);
+  EXPECT_EQ(validated({"novel.num_clients=2", "novel.alphas=[0.1]"}).novel.scheme,
+            NovelScheme::kShifted);
+  const Config sets =
+      validated({"novel.num_clients=2", "novel.alphas=[0.1, 1]", "novel.scheme=sets"});
+  EXPECT_EQ(sets.novel.scheme, NovelScheme::kSets);
+  EXPECT_TRUE(Contains(to_yaml(sets), "scheme: sets\n"));
+  EXPECT_EQ(Config{}.novel.scheme, NovelScheme::kAuto);
+  EXPECT_TRUE(Contains(to_yaml(validated({})), "scheme: last\n"));
+  // A config.yaml without the key (an older run) reads as it did.
+  const std::string old_yaml = "novel:\n  num_clients: 2\n  alphas: [0.5]\n";
+  Config old = parse_config_text(old_yaml, "old");
+  resolve_and_validate(old);
+  EXPECT_EQ(old.novel.scheme, NovelScheme::kShifted);
+}
+
+TEST(NovelSchemeKey, ContradictionsAreOneLineErrors) {
+  const std::string last = config_error([] {
+    validated({"novel.num_clients=2", "novel.alphas=[0.1]", "novel.scheme=last"});
+  });
+  EXPECT_TRUE(Contains(last, "novel.scheme=last takes no novel.alphas")) << last;
+  const std::string sets = config_error([] {
+    validated({"novel.num_clients=2", "novel.scheme=sets"});
+  });
+  EXPECT_TRUE(Contains(sets, "novel.scheme=sets needs novel.alphas")) << sets;
+}
+
+// client.class_shares: exact by default; spare for a run whose config predates the key.
+TEST(ClassSharesKey, ExactByDefaultSpareForOlderRuns) {
+  EXPECT_EQ(Config{}.client.class_shares, ClassShares::kExact);
+  EXPECT_EQ(overridden({"client.class_shares=spare"}).client.class_shares, ClassShares::kSpare);
+  const std::string bad = config_error([] { overridden({"client.class_shares=some"}); });
+  EXPECT_TRUE(Contains(bad, "client.class_shares")) << bad;
+  EXPECT_TRUE(Contains(bad, "exact|spare")) << bad;
+
+  Config older = parse_config_text("client:\n  num_nodes: 10\n", "an older run's config.yaml");
+  apply_older_run_defaults(older);
+  EXPECT_EQ(older.client.class_shares, ClassShares::kSpare);
+  Config newer = parse_config_text("client:\n  class_shares: exact\n", "a newer run's");
+  apply_older_run_defaults(newer);
+  EXPECT_EQ(newer.client.class_shares, ClassShares::kExact);
+}
+
+TEST(PartitionFileKey, NeedsPartitionFileAndViceVersa) {
+  const Config ok = validated({"client.partition=file", "client.partition_file=p.json"});
+  EXPECT_EQ(ok.client.partition, PartitionKind::kFile);
+  EXPECT_EQ(ok.client.partition_file, "p.json");
+  const std::string missing = config_error([] { validated({"client.partition=file"}); });
+  EXPECT_TRUE(Contains(missing, "client.partition=file needs client.partition_file")) << missing;
+  const std::string unused = config_error([] { validated({"client.partition_file=p.json"}); });
+  EXPECT_TRUE(Contains(unused, "add client.partition=file")) << unused;
+  EXPECT_EQ(validated({"client.partition=dirichlet_per_client"}).client.partition,
+            PartitionKind::kDirichletPerClient);
+}
+
+}  // namespace
+}  // namespace pfedhn::config

@@ -3,12 +3,14 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <map>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "data/labels_fixture.h"
 #include "pfedhn/util/error.h"
 #include "pfedhn/util/rng.h"
 
@@ -20,14 +22,7 @@ std::vector<int64_t> to_vector(const torch::Tensor& t) {
   return std::vector<int64_t>(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
 }
 
-// `per_class` samples of each class, in a seeded random order.
-torch::Tensor shuffled_labels(int64_t num_classes, int64_t per_class, uint64_t seed) {
-  std::vector<int64_t> y;
-  for (int64_t c = 0; c < num_classes; ++c) y.insert(y.end(), static_cast<size_t>(per_class), c);
-  Rng rng(seed);
-  rng.shuffle(y);
-  return torch::tensor(y, torch::kInt64);
-}
+using testing::shuffled_labels;
 
 std::map<int64_t, int64_t> class_counts(const std::vector<int64_t>& labels,
                                         const torch::Tensor& indices) {
@@ -45,38 +40,75 @@ std::set<int64_t> class_set(const std::map<int64_t, int64_t>& counts) {
 // ---- assign_classes_per_client ----
 
 TEST(Partition, EveryClassUsedEquallyWhenDivisible) {
-  Rng rng(123);
-  const ClassAssignment a = assign_classes_per_client(50, 10, 2, rng);
-  ASSERT_EQ(a.num_clients(), 50);
-  std::vector<int> uses(10, 0);
-  // count_per_class = 2*50/10 + 1 = 11 weights per class, each in [0.4, 0.6) before normalising.
-  const double lo = 0.4 / (0.4 + 10 * 0.6), hi = 0.6 / (0.6 + 10 * 0.4);
-  for (int64_t i = 0; i < 50; ++i) {
-    ASSERT_EQ(a.classes[i].size(), 2u);
-    ASSERT_EQ(a.proportions[i].size(), 2u);
-    EXPECT_NE(a.classes[i][0], a.classes[i][1]) << "client " << i;
-    for (size_t s = 0; s < 2; ++s) {
-      ++uses[static_cast<size_t>(a.classes[i][s])];
-      EXPECT_GE(a.proportions[i][s], lo);
-      EXPECT_LE(a.proportions[i][s], hi);
+  for (const ClassShares shares : {ClassShares::kExact, ClassShares::kSpare}) {
+    Rng rng(123);
+    const ClassAssignment a = assign_classes_per_client(50, 10, 2, shares, rng);
+    ASSERT_EQ(a.num_clients(), 50);
+    std::vector<int> uses(10, 0);
+    // count_per_class = 2*50/10 = 10 (exact) or 11 (spare) weights per class, each in
+    // [0.4, 0.6) before normalising.
+    const double n = shares == ClassShares::kExact ? 10 : 11;
+    const double lo = 0.4 / (0.4 + (n - 1) * 0.6), hi = 0.6 / (0.6 + (n - 1) * 0.4);
+    for (int64_t i = 0; i < 50; ++i) {
+      ASSERT_EQ(a.classes[i].size(), 2u);
+      ASSERT_EQ(a.proportions[i].size(), 2u);
+      EXPECT_NE(a.classes[i][0], a.classes[i][1]) << "client " << i;
+      for (size_t s = 0; s < 2; ++s) {
+        ++uses[static_cast<size_t>(a.classes[i][s])];
+        EXPECT_GE(a.proportions[i][s], lo);
+        EXPECT_LE(a.proportions[i][s], hi);
+      }
     }
+    for (int c = 0; c < 10; ++c) EXPECT_EQ(uses[static_cast<size_t>(c)], 10) << "class " << c;
   }
-  for (int c = 0; c < 10; ++c) EXPECT_EQ(uses[static_cast<size_t>(c)], 10) << "class " << c;
+}
+
+TEST(Partition, SharesPerClassExactIsThePaperEraCountAndSpareOneMore) {
+  EXPECT_EQ(shares_per_class(10, 10, 2, ClassShares::kExact), 2);
+  EXPECT_EQ(shares_per_class(10, 10, 2, ClassShares::kSpare), 3);
+  EXPECT_EQ(shares_per_class(50, 10, 2, ClassShares::kExact), 10);
+  EXPECT_EQ(shares_per_class(100, 100, 10, ClassShares::kExact), 10);
+  // Where it does not divide (the authors' assert fired), exact rounds up: 75*10/100 = 7.5.
+  EXPECT_EQ(shares_per_class(75, 100, 10, ClassShares::kExact), 8);
+  EXPECT_EQ(shares_per_class(75, 100, 10, ClassShares::kSpare), 8);
+  EXPECT_EQ(shares_per_class(7, 10, 3, ClassShares::kExact), 3);
+}
+
+// With the exact count every share is handed out, so each class's proportions sum to 1 and the
+// clients get (almost) every sample; with the spare share they get about K/(K+1) of each class.
+TEST(Partition, ExactSharesGiveTheClientsEveryClassWholeSpareLeavesOneShare) {
+  const torch::Tensor labels = shuffled_labels(10, 4000, 3);  // 40,000 samples, as CIFAR-10
+  auto given = [&](ClassShares shares) {
+    PartitionOptions opt;
+    opt.num_clients = 10;
+    opt.class_shares = shares;
+    const auto clients = partition_clients(labels, labels, labels, opt, 1);
+    int64_t n = 0;
+    for (const auto& c : clients) n += c.train.numel();
+    return n;
+  };
+  const int64_t exact = given(ClassShares::kExact), spare = given(ClassShares::kSpare);
+  EXPECT_GE(exact, 40000 - 20);  // int() drops at most one sample per client slot
+  EXPECT_LE(exact, 40000);
+  EXPECT_NEAR(static_cast<double>(spare) / 40000.0, 2.0 / 3.0, 0.03);  // K = 2 of 3 shares
 }
 
 TEST(Partition, EachPickHasTheLargestRemainingCount) {
-  for (const auto& [clients, classes, k] : std::vector<std::array<int64_t, 3>>{
-           {50, 10, 2}, {50, 100, 10}, {7, 10, 3}, {13, 5, 4}, {3, 2, 5}}) {
-    Rng rng(static_cast<uint64_t>(clients * 1000 + classes * 10 + k));
-    const ClassAssignment a = assign_classes_per_client(clients, classes, k, rng);
-    std::vector<int64_t> remaining(static_cast<size_t>(classes), (k * clients) / classes + 1);
-    for (const auto& chosen : a.classes) {
-      ASSERT_EQ(static_cast<int64_t>(chosen.size()), k);
-      for (int64_t c : chosen) {
-        const int64_t max_left = *std::max_element(remaining.begin(), remaining.end());
-        EXPECT_EQ(remaining[static_cast<size_t>(c)], max_left);
-        --remaining[static_cast<size_t>(c)];
-        EXPECT_GE(remaining[static_cast<size_t>(c)], 0);
+  for (const ClassShares shares : {ClassShares::kExact, ClassShares::kSpare}) {
+    for (const auto& [clients, classes, k] : std::vector<std::array<int64_t, 3>>{
+             {50, 10, 2}, {50, 100, 10}, {7, 10, 3}, {13, 5, 4}, {3, 2, 5}}) {
+      Rng rng(static_cast<uint64_t>(clients * 1000 + classes * 10 + k));
+      const ClassAssignment a = assign_classes_per_client(clients, classes, k, shares, rng);
+      std::vector<int64_t> remaining(static_cast<size_t>(classes),
+                                     shares_per_class(clients, classes, k, shares));
+      for (const auto& chosen : a.classes) {
+        ASSERT_EQ(static_cast<int64_t>(chosen.size()), k);
+        for (int64_t c : chosen) {
+          const int64_t max_left = *std::max_element(remaining.begin(), remaining.end());
+          EXPECT_EQ(remaining[static_cast<size_t>(c)], max_left);
+          --remaining[static_cast<size_t>(c)];
+          EXPECT_GE(remaining[static_cast<size_t>(c)], 0);
+        }
       }
     }
   }
@@ -88,7 +120,8 @@ TEST(Partition, FollowsTheReferenceDrawOrder) {
   const int64_t clients = 20, classes = 10, k = 2;
   const uint64_t seed = 99;
   Rng a_rng(seed);
-  const ClassAssignment a = assign_classes_per_client(clients, classes, k, a_rng);
+  const ClassAssignment a =
+      assign_classes_per_client(clients, classes, k, ClassShares::kSpare, a_rng);
 
   Rng replay(seed);
   const int64_t count = (k * clients) / classes + 1;
@@ -123,9 +156,9 @@ TEST(Partition, FollowsTheReferenceDrawOrder) {
 
 TEST(Partition, AssignmentIsAPureFunctionOfTheSeed) {
   Rng r1(5), r2(5), r3(6);
-  const ClassAssignment a = assign_classes_per_client(50, 10, 2, r1);
-  const ClassAssignment b = assign_classes_per_client(50, 10, 2, r2);
-  const ClassAssignment c = assign_classes_per_client(50, 10, 2, r3);
+  const ClassAssignment a = assign_classes_per_client(50, 10, 2, ClassShares::kExact, r1);
+  const ClassAssignment b = assign_classes_per_client(50, 10, 2, ClassShares::kExact, r2);
+  const ClassAssignment c = assign_classes_per_client(50, 10, 2, ClassShares::kExact, r3);
   EXPECT_EQ(a.classes, b.classes);
   EXPECT_EQ(a.proportions, b.proportions);
   EXPECT_NE(a.classes, c.classes);
@@ -222,7 +255,7 @@ TEST(Partition, ClientsKeepTheirClassesAcrossSplits) {
     for (int64_t j : to_vector(ci.val)) EXPECT_TRUE(used_val.insert(j).second);
     for (int64_t j : to_vector(ci.test)) EXPECT_TRUE(used_test.insert(j).second);
   }
-  // About 10/11 of each class is handed out (one spare share per class).
+  // Nearly all of each class is handed out (exact shares; int() rounds a few off).
   EXPECT_GT(used_train.size(), 5000u);
   EXPECT_LE(used_train.size(), 6000u);
 }
@@ -235,7 +268,7 @@ TEST(Partition, ClientCountsMatchTheAssignment) {
   const uint64_t seed = 4;
   const auto clients = partition_clients(labels.train, labels.val, labels.test, opt, seed);
   Rng rng(derive_seed(seed, {stream::kPartition}));
-  const ClassAssignment a = assign_classes_per_client(20, 10, 3, rng);
+  const ClassAssignment a = assign_classes_per_client(20, 10, 3, opt.class_shares, rng);
   const std::vector<int64_t> ytr = to_vector(labels.train);
   for (size_t i = 0; i < clients.size(); ++i) {
     std::map<int64_t, int64_t> expected;
@@ -282,7 +315,7 @@ TEST(Partition, RejectsBadOptions) {
   opt.classes_per_client = 0;
   EXPECT_THROW(partition_clients(labels.train, labels.val, labels.test, opt, 1), DataError);
   opt = PartitionOptions{};
-  opt.dirichlet = true;
+  opt.scheme = Scheme::kDirichlet;
   opt.dirichlet_alpha = 0.0;
   EXPECT_THROW(partition_clients(labels.train, labels.val, labels.test, opt, 1), DataError);
   opt = PartitionOptions{};
@@ -331,7 +364,7 @@ TEST(PartitionDirichlet, EveryClientNonEmpty) {
   const torch::Tensor y = shuffled_labels(10, 100, 5);
   PartitionOptions opt;
   opt.num_clients = 10;
-  opt.dirichlet = true;
+  opt.scheme = Scheme::kDirichlet;
   opt.dirichlet_alpha = 0.5;
   const auto clients = partition_clients(y, y, y, opt, 3);
   ASSERT_EQ(clients.size(), 10u);
@@ -348,7 +381,7 @@ TEST(PartitionDirichlet, ImpossibleSplitThrowsNamingAlpha) {
   const torch::Tensor y = shuffled_labels(10, 2, 5);  // 20 samples
   PartitionOptions opt;
   opt.num_clients = 1000;
-  opt.dirichlet = true;
+  opt.scheme = Scheme::kDirichlet;
   opt.dirichlet_alpha = 0.5;
   try {
     partition_clients(y, y, y, opt, 1);
@@ -365,6 +398,7 @@ TEST(PartitionDirichlet, ImpossibleSplitThrowsNamingAlpha) {
 PartitionOptions shifted_novel_options() {
   PartitionOptions opt;  // 50 clients, 10 classes, 2 per client
   opt.num_novel = 10;
+  opt.novel_scheme = NovelScheme::kShifted;
   opt.novel_alphas = {0.01, 1000.0};
   return opt;
 }
@@ -439,7 +473,7 @@ TEST(PartitionNovelShift, DeterministicAndWithoutAlphasThePlainPartition) {
     EXPECT_TRUE(torch::equal(a[i].train, b[i].train)) << "client " << i;
     EXPECT_TRUE(torch::equal(a[i].test, b[i].test)) << "client " << i;
   }
-  // num_novel alone (no alphas) leaves the partition as it was: the last clients of it.
+  // num_novel alone (kLast) leaves the partition as it was: the last clients of it.
   PartitionOptions plain;
   PartitionOptions held_out = plain;
   held_out.num_novel = 10;
@@ -458,6 +492,142 @@ TEST(PartitionNovelShift, BadOptionsThrow) {
   EXPECT_THROW(partition_clients(labels.train, labels.val, labels.test, opt, 1), DataError);
   opt.num_novel = 0;
   EXPECT_THROW(partition_clients(labels.train, labels.val, labels.test, opt, 1), DataError);
+}
+
+// ---- per-client Dirichlet (the authors' lab) ----
+
+TEST(PartitionDirichletPerClient, EveryClassIsSharedOutWholeAndClientsAreSkewed) {
+  Rng rng(4);
+  const ClassAssignment a = assign_dirichlet_per_client(90, 10, 0.1, rng);
+  ASSERT_EQ(a.num_clients(), 90);
+  std::vector<double> class_sum(10, 0.0);
+  int64_t skewed = 0;
+  for (size_t u = 0; u < 90; ++u) {
+    ASSERT_EQ(a.classes[u].size(), a.proportions[u].size());
+    double top = 0.0, all = 0.0;
+    for (size_t s = 0; s < a.classes[u].size(); ++s) {
+      class_sum[static_cast<size_t>(a.classes[u][s])] += a.proportions[u][s];
+      top = std::max(top, a.proportions[u][s]);
+      all += a.proportions[u][s];
+    }
+    if (top > 0.5 * all) ++skewed;
+  }
+  for (size_t c = 0; c < 10; ++c) EXPECT_NEAR(class_sum[c], 1.0, 1e-12) << "class " << c;
+  EXPECT_GT(skewed, 45) << "alpha 0.1 should give most clients one dominant class";
+  Rng again(4);
+  const ClassAssignment b = assign_dirichlet_per_client(90, 10, 0.1, again);
+  EXPECT_EQ(a.proportions, b.proportions);
+}
+
+TEST(PartitionDirichletPerClient, IsAPartitionScheme) {
+  const Labels labels = synthetic_labels();
+  PartitionOptions opt;
+  opt.num_clients = 20;
+  opt.scheme = Scheme::kDirichletPerClient;
+  opt.dirichlet_alpha = 0.3;
+  const Partition p = make_partition(labels.train, labels.val, labels.test, opt, 2);
+  ASSERT_EQ(p.clients.size(), 20u);
+  Rng rng(derive_seed(2, {stream::kPartition}));
+  const ClassAssignment expected = assign_dirichlet_per_client(20, 10, 0.3, rng);
+  EXPECT_EQ(p.assignment.proportions, expected.proportions);
+  std::set<int64_t> used;
+  for (const auto& c : p.clients) {
+    for (int64_t j : to_vector(c.train)) EXPECT_TRUE(used.insert(j).second) << j;
+  }
+  EXPECT_GT(used.size(), 5900u);  // all 6000 but what int() rounds off
+}
+
+// ---- novel-client sets (the authors' lab's protocol) ----
+
+PartitionOptions set_options() {
+  PartitionOptions opt;
+  opt.num_clients = 20;
+  opt.num_novel = 2;  // a tenth of every split set aside
+  opt.scheme = Scheme::kDirichletPerClient;
+  opt.dirichlet_alpha = 0.1;
+  opt.novel_scheme = NovelScheme::kSets;
+  opt.novel_alphas = {0.1, 1.0, 100.0};
+  return opt;
+}
+
+TEST(PartitionNovelSets, ATenthOfEverySplitIsSetAsideForTheNovelSets) {
+  const Labels labels = synthetic_labels();
+  const PartitionOptions opt = set_options();
+  const Partition p = make_partition(labels.train, labels.val, labels.test, opt, 3);
+  ASSERT_EQ(p.assignment.num_clients(), 18);
+  ASSERT_EQ(p.clients.size(), 20u);
+  std::set<int64_t> training;
+  for (size_t i = 0; i < 18; ++i) {
+    for (int64_t j : to_vector(p.clients[i].train)) training.insert(j);
+  }
+  EXPECT_LE(training.size(), 5400u);  // 6000 less ceil(600) set aside
+  EXPECT_GT(training.size(), 5300u);
+  for (size_t k = 0; k < opt.novel_alphas.size(); ++k) {
+    const NovelSet set = novel_client_set(labels.train, labels.val, labels.test, opt, 3, k);
+    EXPECT_EQ(set.alpha, opt.novel_alphas[k]);
+    ASSERT_EQ(set.clients.size(), 2u);
+    std::set<int64_t> novel;
+    for (const auto& c : set.clients) {
+      for (int64_t j : to_vector(c.train)) {
+        EXPECT_EQ(training.count(j), 0u) << "set " << k << " sample " << j;
+        EXPECT_TRUE(novel.insert(j).second) << "two novel clients share sample " << j;
+      }
+      EXPECT_GT(c.test.numel(), 0);
+    }
+    EXPECT_LE(novel.size(), 600u);
+    EXPECT_GT(novel.size(), 580u);
+  }
+  // The training run's novel clients are the first set's.
+  const NovelSet first = novel_client_set(labels.train, labels.val, labels.test, opt, 3, 0);
+  for (size_t k = 0; k < 2; ++k) {
+    EXPECT_TRUE(torch::equal(p.clients[18 + k].train, first.clients[k].train));
+    EXPECT_TRUE(torch::equal(p.clients[18 + k].test, first.clients[k].test));
+  }
+}
+
+TEST(PartitionNovelSets, SetsDifferAndLargeAlphaIsNearUniform) {
+  const Labels labels = synthetic_labels();
+  const PartitionOptions opt = set_options();
+  const NovelSet a = novel_client_set(labels.train, labels.val, labels.test, opt, 9, 0);
+  const NovelSet c = novel_client_set(labels.train, labels.val, labels.test, opt, 9, 2);
+  EXPECT_NE(a.assignment.proportions, c.assignment.proportions);
+  const std::vector<int64_t> ytr = to_vector(labels.train);
+  for (const auto& client : c.clients) {  // alpha 100: every class, none dominant
+    EXPECT_EQ(class_counts(ytr, client.train).size(), 10u);
+    EXPECT_LT(max_class_share(ytr, client.train), 0.2);
+  }
+  EXPECT_THROW(novel_client_set(labels.train, labels.val, labels.test, opt, 9, 3), DataError);
+}
+
+// ---- check_assignment ----
+
+TEST(PartitionCheck, RefusesBadAssignmentsNamingTheProblem) {
+  ClassAssignment a;
+  a.classes = {{0, 1}, {1, 2}};
+  a.proportions = {{0.5, 0.5}, {0.5, 0.5}};
+  EXPECT_NO_THROW(check_assignment(a, 2, 3, "f"));
+  auto message = [](const ClassAssignment& bad, int64_t clients) {
+    try {
+      check_assignment(bad, clients, 3, "f");
+    } catch (const DataError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(message(a, 3).find("has 2 clients, expected 3"), std::string::npos);
+  ClassAssignment out_of_range = a;
+  out_of_range.classes[1][1] = 3;
+  EXPECT_NE(message(out_of_range, 2).find("client 1 has class 3, outside [0, 2]"),
+            std::string::npos);
+  ClassAssignment over = a;
+  over.proportions[1][0] = 0.6;  // class 1: 0.5 + 0.6
+  EXPECT_NE(message(over, 2).find("proportions of class 1 sum to 1.1"), std::string::npos);
+  ClassAssignment negative = a;
+  negative.proportions[0][0] = -0.1;
+  EXPECT_NE(message(negative, 2).find("outside [0, 1]"), std::string::npos);
+  ClassAssignment ragged = a;
+  ragged.proportions[0].pop_back();
+  EXPECT_NE(message(ragged, 2).find("client 0 has 2 classes but 1 proportions"), std::string::npos);
 }
 
 }  // namespace

@@ -25,8 +25,16 @@ int64_t set_thread_count(int64_t requested);
 // The train / val / test split that the config's dataset.* keys describe.
 data::SplitOptions split_options(const config::Config& cfg);
 
-// The partition that the config's client.* keys describe, for a dataset of `num_classes`.
-data::PartitionOptions partition_options(const config::Config& cfg, int64_t num_classes);
+// The partition that the config's client.* and novel.* keys describe, for a dataset of
+// `num_classes`. client.partition=file reads its assignment from `recorded` when that file
+// exists (a run's own partition.json: the partition it was trained on), else from
+// client.partition_file; throws DataError for a bad file.
+data::PartitionOptions partition_options(const config::Config& cfg, int64_t num_classes,
+                                         const std::filesystem::path& recorded = {});
+
+// client.partition=file: reads and checks the file (DataError, one line) before a new run makes
+// its directory. Nothing for other partitions.
+void check_partition_file(const config::Config& cfg);
 
 // The newest checkpoint of `run_dir` that reads back whole (a damaged one is skipped with a
 // warning on stderr). Throws UserError when there is none.

@@ -38,6 +38,9 @@ struct TrainOptions {
   bool multirun = false;
   int jobs = 0;
   int max_runs = kDefaultMaxRuns;  // -m: refuse a sweep of more runs
+  // config_file is a run directory's config.yaml: keys it lacks mean what they meant when the
+  // run was made (config::apply_older_run_defaults).
+  bool config_from_run = false;
 };
 
 // Exit codes of a run stopped by a signal (the shell's 128 + signal number).
@@ -58,8 +61,17 @@ config::Config resolve_overrides(config::Config base, const std::vector<std::str
 struct RunData {
   data::DatasetSplits splits;
   std::vector<data::ClientIndices> clients;
+  data::Partition partition;  // what `clients` were made of (its `clients` moved to the above)
 };
-RunData load_run_data(const config::Config& cfg, const torch::Device& device);
+// `run_dir`: the run directory of a run being continued or read (resume, export, generalize),
+// whose partition.json is then the partition of client.partition=file, as trained; empty for a
+// new run, which reads client.partition_file.
+RunData load_run_data(const config::Config& cfg, const torch::Device& device,
+                      const std::filesystem::path& run_dir = {});
+
+// RUN_DIR/partition.json: the partition `data` was made with (data/partition_file.h).
+void write_partition_record(const std::filesystem::path& run_dir, const config::Config& cfg,
+                            const RunData& data);
 
 // Runs `pfedhn train` (or resumes one). Under torchrun's environment (WORLD_SIZE > 1) or with
 // --workers N, rank 0 runs the loop below and every other rank serves client updates and

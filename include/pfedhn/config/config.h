@@ -22,7 +22,20 @@ enum class Algorithm {
 inline bool uses_hypernetwork(Algorithm a) {
   return a == Algorithm::kPFedHN || a == Algorithm::kPFedHNPC;
 }
-enum class PartitionKind { kClasses, kDirichlet };
+// classes: the reference page's classes per client; dirichlet: Dirichlet(alpha) shares of every
+// class over the clients; dirichlet_per_client: Dirichlet(alpha) class proportions per client,
+// normalised per class (the authors' lab, pFedGP); file: the classes and proportions of
+// client.partition_file.
+enum class PartitionKind { kClasses, kDirichlet, kDirichletPerClient, kFile };
+// partition=classes: exact = ceil(classes_per_client * num_nodes / num_classes) shares per class
+// (the authors' code the paper was made with), spare = that // + 1 (their code before and
+// since; one share of every class unused). See data::ClassShares.
+enum class ClassShares { kExact, kSpare };
+// Which clients are novel (novel.num_clients): last = the last ones of the one partition;
+// shifted (ours) = drawn apart, client j from Dirichlet(novel.alphas[j mod n]); sets (the
+// authors' lab, pFedGP) = drawn apart, one set of novel clients per alpha of novel.alphas, each
+// a per-client Dirichlet(alpha) partition of the set-aside share. See data::NovelScheme.
+enum class NovelScheme { kAuto, kLast, kShifted, kSets };  // auto: shifted with alphas, else last
 // official: the dataset's test files; holdout: a seeded subset of the official training set,
 // disjoint from validation (for when the official test set is absent).
 enum class TestSplit { kOfficial, kHoldout };
@@ -75,8 +88,10 @@ struct ClientConfig {
   int64_t clients_per_round = 1;  // K clients sampled per round (1 = the paper)
   int64_t batch_size = 64;
   int64_t num_classes_per_node = 2;
-  PartitionKind partition = PartitionKind::kClasses;  // classes | dirichlet
+  PartitionKind partition = PartitionKind::kClasses;
+  ClassShares class_shares = ClassShares::kExact;  // partition=classes
   double dirichlet_alpha = 0.5;
+  std::string partition_file;  // partition=file: a partition.json (data/partition_file.h)
 };
 
 // Settings that only the baselines use.
@@ -95,6 +110,9 @@ struct NovelConfig {
   // num_clients / client.num_nodes of every class is set aside and novel client j draws its
   // class proportions from Dirichlet(alphas[j mod n]): a chosen spread of label shifts.
   std::vector<double> alphas;
+  // auto (resolved by resolve_and_validate): shifted when alphas is non-empty, else last (what
+  // runs before the key meant).
+  NovelScheme scheme = NovelScheme::kAuto;
 };
 
 struct Config {
@@ -172,6 +190,11 @@ void apply_override(Config& cfg, const std::string& assignment);
 // together with different meanings, as a file does. On error `cfg` is left unchanged.
 void apply_overrides(Config& cfg, const std::vector<std::string>& assignments);
 
+// A config read from a run directory (its config.yaml, a checkpoint's config): a key that the
+// run's pfedhn did not write yet takes the value that pfedhn used where today's default differs
+// (client.class_shares: spare). Call after reading, before overrides and resolve_and_validate.
+void apply_older_run_defaults(Config& cfg);
+
 // Fills dataset-derived keys (in_channels, out_dim) unless explicit, then checks every value
 // and combination. Throws ConfigError with a one-line message naming the key. Reads no data.
 void resolve_and_validate(Config& cfg);
@@ -185,5 +208,7 @@ std::string to_string(PartitionKind p);
 std::string to_string(TestSplit t);
 std::string to_string(DeviceKind d);
 std::string to_string(NovelAdapt a);
+std::string to_string(ClassShares c);
+std::string to_string(NovelScheme n);
 
 }  // namespace pfedhn::config

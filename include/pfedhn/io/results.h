@@ -54,6 +54,9 @@ struct RunSummary {
   eval::EvalRecord best;   // the evaluation with the best val accuracy
   eval::EvalRecord final;  // the last evaluation
   std::vector<int64_t> client_train_samples, client_val_samples, client_test_samples;
+  // The classes of each client's training samples ("client_classes"), for reading the
+  // per-client accuracies as tasks.
+  std::vector<std::vector<int64_t>> client_classes;
   // Heterogeneous target networks only (else empty): the widths and, for the best and the
   // final evaluation, the pooled accuracy of each width's clients ("per_width" in the JSON).
   std::vector<int64_t> widths;

@@ -28,6 +28,7 @@ inline constexpr uint64_t kNovelAdapt = 10;   // novel clients: embedding-only r
 inline constexpr uint64_t kNovelPool = 11;    // novel clients: the share of data set aside
 inline constexpr uint64_t kNovelShift = 12;   // novel clients: their class proportions
 inline constexpr uint64_t kNovelLoss = 13;    // novel clients: batches of novel.adapt=loss
+inline constexpr uint64_t kNovelSet = 14;     // novel clients: one set per alpha (kSets)
 }  // namespace stream
 
 // A small, fully specified generator (xoshiro256**, seeded by SplitMix64). Unlike the
