@@ -89,11 +89,14 @@ void check_sweep_size(const std::vector<config::SweepOverride>& overrides, int m
     if (o.swept())
       factors += fmt::format("{}{} {}", factors.empty() ? "" : " x ", o.values.size(), o.key);
   }
+  const std::string how = max_runs < kMaxSweepRuns
+                              ? fmt::format("raise --max-runs (at most {})", kMaxSweepRuns)
+                              : "split it into several sweeps (--max-runs is at most " +
+                                    std::to_string(kMaxSweepRuns) + ")";
   throw UserError(fmt::format(
-      "the sweep has {} runs ({}), more than --max-runs {}: shorten its comma lists, or raise "
-      "--max-runs (at most {})",
+      "the sweep has {} runs ({}), more than --max-runs {}: shorten its comma lists, or {}",
       runs == SIZE_MAX ? "more than " + std::to_string(SIZE_MAX - 1) : std::to_string(runs),
-      factors, max_runs, kMaxSweepRuns));
+      factors, max_runs, how));
 }
 
 // A folder's recorded config, through run_config (app/runtime.h) like every command that opens

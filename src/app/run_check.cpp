@@ -64,9 +64,13 @@ std::vector<config::KeyChange> check_run_consistency(const std::filesystem::path
   const config::Config before = checkpoint_config(checkpoint);
   std::vector<config::KeyChange> accepted, from_file, from_overrides;
   for (auto& change : config::changed_keys(before, configs.now)) {
-    if (accepts_change(rules, change, before, configs.now)) {
+    const bool in_file = config::config_value(configs.recorded, change.key) == change.now;
+    // A run resumed to more rounds keeps the checkpoints written under the smaller count.
+    const bool older_checkpoint = in_file && change.key == "client.num_rounds" &&
+                                  configs.now.client.num_rounds > before.client.num_rounds;
+    if (older_checkpoint || accepts_change(rules, change, before, configs.now)) {
       accepted.push_back(std::move(change));
-    } else if (config::config_value(configs.recorded, change.key) == change.now) {
+    } else if (in_file) {
       from_file.push_back(std::move(change));
     } else {
       from_overrides.push_back(std::move(change));

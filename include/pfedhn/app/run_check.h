@@ -33,8 +33,9 @@ config::Config checkpoint_config(const io::LoadedCheckpoint& checkpoint);
 // never change results (config::changes_results), and these.
 struct ChangeRules {
   std::string command;  // "resume", "export", "generalize": names the command in messages
-  // client.num_rounds may grow: resume continues to more rounds, and a run resumed that way
-  // keeps older checkpoints (best.pt) written under the smaller count.
+  // An override may raise client.num_rounds (resume continues to more rounds). A checkpoint
+  // written under fewer rounds than config.yaml names is accepted by every command: a run
+  // resumed to more rounds keeps its older checkpoints (best.pt).
   bool more_rounds = true;
   std::vector<std::string> keys;  // e.g. generalize's novel.steps
 };
