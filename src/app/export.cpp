@@ -53,7 +53,8 @@ io::LoadedCheckpoint chosen_checkpoint(const ExportOptions& options, const RunCo
       throw UserError(std::string("--checkpoint: ") + e.what());
     }
   }
-  check_run_consistency(options.run_dir, checkpoint, configs, {"export", /*more_rounds=*/false, {}});
+  check_run_consistency(options.run_dir, checkpoint, configs,
+                        {"export", /*more_rounds=*/false, {}});
   return checkpoint;
 }
 

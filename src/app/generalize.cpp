@@ -20,7 +20,9 @@ namespace {
 
 // Generalize may change the adaptation's own settings (and what never changes results).
 const ChangeRules kGeneralizeRules{
-    "generalize", /*more_rounds=*/false, {"novel.steps", "novel.adapt", "novel.lr", "baseline.finetune_steps"}};
+    "generalize",
+    /*more_rounds=*/false,
+    {"novel.steps", "novel.adapt", "novel.lr", "baseline.finetune_steps"}};
 
 bool adapts_by_loss(const config::Config& cfg) {
   return cfg.novel.adapt == config::NovelAdapt::kLoss;
