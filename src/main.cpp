@@ -2,7 +2,10 @@
 #include <c10/util/Exception.h>
 
 #include <CLI/CLI.hpp>
+#include <charconv>
+#include <cstdint>
 #include <iostream>
+#include <string>
 
 #include "pfedhn/app/bench.h"
 #include "pfedhn/app/export.h"
@@ -12,6 +15,24 @@
 #include "pfedhn/util/error.h"
 
 namespace {
+
+// Checks an integer option before CLI11 converts it: the whole text an integer from `lo` to
+// `hi`, else one line that states the range (CLI11's own range check prints doubles and lets a
+// number beyond int64 through, clamped).
+CLI::Validator integer_in(int64_t lo, int64_t hi) {
+  return CLI::Validator(
+      [lo, hi](std::string& text) -> std::string {
+        int64_t value = 0;
+        const char* end = text.data() + text.size();
+        const auto [stop, ec] = std::from_chars(text.data(), end, value);
+        if (text.empty() || ec != std::errc() || stop != end || value < lo || value > hi) {
+          return "must be an integer from " + std::to_string(lo) + " to " + std::to_string(hi) +
+                 ", got '" + text + "'";
+        }
+        return "";
+      },
+      "from " + std::to_string(lo) + " to " + std::to_string(hi));
+}
 
 // Each command's options, with the strings CLI11 fills in before they become optional paths.
 struct TrainCommand {
@@ -51,7 +72,7 @@ void add_train_command(CLI::App& app, TrainCommand& t) {
       ->add_option("--workers", t.options.workers,
                    "Run N processes on this machine (rank 0 plus N-1 spawned workers) that share "
                    "each round's client updates and the evaluation over Gloo")
-      ->check(CLI::Range(1, 1024));
+      ->check(integer_in(1, 1024));
   t.cmd->add_option("--resume", t.resume_dir,
                     "Continue the run in RUN_DIR from its newest good checkpoint (overrides may "
                     "extend client.num_rounds)");
@@ -61,7 +82,13 @@ void add_train_command(CLI::App& app, TrainCommand& t) {
       "run in OUT/<n>_<key>=<value>,... (OUT: --output-dir, default multirun/<date>/<time>); "
       "docs/sweeps.md");
   t.cmd->add_option("--jobs", t.options.jobs, "With -m: runs at a time (default: one per core)")
-      ->check(CLI::Range(1, 1024))
+      ->check(integer_in(1, 1024))
+      ->needs(multirun);
+  t.cmd
+      ->add_option("--max-runs", t.options.max_runs,
+                   "With -m: refuse a sweep of more runs than this (counted before anything runs)")
+      ->capture_default_str()
+      ->check(integer_in(1, pfedhn::app::kMaxSweepRuns))
       ->needs(multirun);
 }
 
@@ -76,12 +103,12 @@ void add_bench_command(CLI::App& app, BenchCommand& b) {
                     "YAML config file (default: built-in CIFAR-10 pFedHN = conf/config.yaml)");
   b.cmd->add_option("--rounds", b.options.rounds, "Timed rounds")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(integer_in(1, pfedhn::app::kMaxBenchRounds));
   b.cmd
       ->add_option("--warmup", b.options.warmup_rounds,
                    "Untimed rounds first (and one untimed evaluation if > 0)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(integer_in(0, pfedhn::app::kMaxBenchRounds));
   b.cmd->add_flag("--no-eval{false}", b.options.evaluate, "Skip timing the full evaluation");
   b.cmd->add_flag("--json", b.options.json, "Print one JSON object instead of a table");
   b.cmd->add_option("--profile", b.profile_file,
@@ -138,6 +165,42 @@ std::vector<std::string> worker_args(int argc, char** argv) {
   return out;
 }
 
+// The words that name a command, for the message about one that does not.
+std::string command_names(const CLI::App& app) {
+  std::string names;
+  for (const auto* sub : app.get_subcommands({})) {
+    names += (names.empty() ? "" : ", ") + sub->get_name();
+  }
+  return names;
+}
+
+// A command-line error as one line: which command word was not known, or CLI11's message with
+// the help command that explains the options.
+std::string parse_error_line(const CLI::App& app, const CLI::ParseError& e, int argc, char** argv) {
+  const CLI::App* command = nullptr;
+  for (const auto* sub : app.get_subcommands({})) {
+    if (sub->parsed()) command = sub;
+  }
+  if (command == nullptr) {
+    for (int i = 1; i < argc; ++i) {
+      const std::string word = argv[i];
+      if (word.empty() || word[0] != '-') {
+        const auto known =
+            app.get_subcommands([&](const CLI::App* sub) { return sub->check_name(word); });
+        if (!known.empty()) break;  // a command: CLI11's own message says what went wrong
+        return "unknown command '" + word + "' (the commands are " + command_names(app) +
+               "; see pfedhn --help)";
+      }
+    }
+    if (dynamic_cast<const CLI::RequiredError*>(&e) != nullptr) {
+      return "a command is required: " + command_names(app) + " (see pfedhn --help)";
+    }
+  }
+  const std::string help =
+      command == nullptr ? "pfedhn --help" : "pfedhn " + command->get_name() + " --help";
+  return pfedhn::one_line(e.what()) + " (see " + help + ")";
+}
+
 // Runs `command` and maps each error type to its exit code with a one-line message.
 template <typename Command>
 int with_exit_codes(Command&& command) {
@@ -180,8 +243,9 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);
-    return code == 0 ? 0 : pfedhn::kUserErrorExitCode;
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    std::cerr << "pfedhn: error: " << parse_error_line(app, e, argc, argv) << '\n';
+    return pfedhn::kUserErrorExitCode;
   }
   return with_exit_codes([&] {
     if (train.cmd->parsed()) {

@@ -16,6 +16,7 @@
 #include "pfedhn/eval/evaluator.h"
 #include "pfedhn/fl/hetero.h"
 #include "pfedhn/fl/trainer.h"
+#include "pfedhn/io/run_dir.h"
 #include "pfedhn/models/flops.h"
 #include "pfedhn/util/error.h"
 #include "pfedhn/util/sysinfo.h"
@@ -68,10 +69,24 @@ double time_evaluation(fl::Trainer& trainer, const data::DatasetSplits& splits,
 }
 
 void check_options(const BenchOptions& o) {
-  if (o.rounds < 1)
-    throw UserError("bench: --rounds must be at least 1, got " + std::to_string(o.rounds));
-  if (o.warmup_rounds < 0) {
-    throw UserError("bench: --warmup must be 0 or more, got " + std::to_string(o.warmup_rounds));
+  if (o.rounds < 1 || o.rounds > kMaxBenchRounds) {
+    throw UserError("bench: --rounds must be an integer from 1 to " +
+                    std::to_string(kMaxBenchRounds) + ", got " + std::to_string(o.rounds));
+  }
+  if (o.warmup_rounds < 0 || o.warmup_rounds > kMaxBenchRounds) {
+    throw UserError("bench: --warmup must be an integer from 0 to " +
+                    std::to_string(kMaxBenchRounds) + ", got " + std::to_string(o.warmup_rounds));
+  }
+  if (o.profile_file) io::check_output_file(*o.profile_file, "--profile");
+}
+
+// LibTorch's profiler writes the trace when it stops and only logs a failure; a missing or
+// empty trace is an error here, not a silent exit 0.
+void check_profile_written(const std::filesystem::path& file) {
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(file, ec);
+  if (ec || size == 0) {
+    throw UserError("--profile: LibTorch's profiler wrote no trace to '" + file.string() + "'");
   }
 }
 
@@ -154,8 +169,11 @@ BenchTimings time_bench(fl::Trainer& trainer, const data::DatasetSplits& splits,
   BenchTimings timings;
   PhaseTotals& t = timings.rounds;
   if (options.profile_file) {
-    torch::autograd::profiler::RecordProfile profile(options.profile_file->string());
-    t = time_rounds(trainer, options.warmup_rounds, options.rounds);
+    {
+      torch::autograd::profiler::RecordProfile profile(options.profile_file->string());
+      t = time_rounds(trainer, options.warmup_rounds, options.rounds);
+    }
+    check_profile_written(*options.profile_file);
   } else {
     t = time_rounds(trainer, options.warmup_rounds, options.rounds);
   }

@@ -6,6 +6,7 @@
 #include <iostream>
 #include <set>
 
+#include "pfedhn/app/run_check.h"
 #include "pfedhn/app/runtime.h"
 #include "pfedhn/app/train.h"
 #include "pfedhn/eval/evaluator.h"
@@ -20,6 +21,10 @@ namespace fs = std::filesystem;
 namespace {
 
 int64_t parse_client(const std::string& entry, const std::string& text, int64_t num_clients) {
+  if (entry.empty()) {
+    throw UserError("--clients '" + text +
+                    "': an empty entry (expected all, or a list such as 0,3,5-9)");
+  }
   size_t used = 0;
   int64_t c = -1;
   try {
@@ -34,13 +39,23 @@ int64_t parse_client(const std::string& entry, const std::string& text, int64_t 
   return c;
 }
 
-io::LoadedCheckpoint chosen_checkpoint(const ExportOptions& options) {
-  if (!options.checkpoint) return newest_usable_checkpoint(options.run_dir);
-  try {
-    return io::read_checkpoint(*options.checkpoint);
-  } catch (const io::CheckpointError& e) {
-    throw UserError(std::string("--checkpoint: ") + e.what());
+// The checkpoint to export: --checkpoint FILE or the run's newest usable one, checked to belong
+// to the run (app/run_check.h), so that its models are never paired with another run's test
+// samples in the manifest.
+io::LoadedCheckpoint chosen_checkpoint(const ExportOptions& options, const RunConfigs& configs) {
+  io::LoadedCheckpoint checkpoint;
+  if (!options.checkpoint) {
+    checkpoint = newest_usable_checkpoint(options.run_dir);
+  } else {
+    try {
+      checkpoint = io::read_checkpoint(*options.checkpoint);
+    } catch (const io::CheckpointError& e) {
+      throw UserError(std::string("--checkpoint: ") + e.what());
+    }
   }
+  check_run_consistency(options.run_dir, checkpoint, configs,
+                        {"export", /*more_rounds=*/false, {}});
+  return checkpoint;
 }
 
 // The client's test samples as positions in the official file they came from.
@@ -127,16 +142,18 @@ std::vector<int64_t> parse_client_list(const std::string& text, int64_t num_clie
 }
 
 int run_export(const ExportOptions& options) {
-  const config::Config cfg = run_config(options.run_dir);
-  const io::LoadedCheckpoint checkpoint = chosen_checkpoint(options);
+  const RunConfigs configs = read_run_configs(options.run_dir, {});
+  const config::Config& cfg = configs.now;
+  const io::LoadedCheckpoint checkpoint = chosen_checkpoint(options, configs);
   const fs::path out = options.out ? *options.out : options.run_dir / "export";
   const auto clients = parse_client_list(options.clients, cfg.client.num_nodes);
-  io::prepare_run_dir(out, options.overwrite);
+  io::check_output_dir(out, options.overwrite, "--out");
   set_thread_count(cfg.num_threads);
   const torch::Device device = select_device(cfg.device);
   const RunData run_data = load_run_data(cfg, device, options.run_dir);
   auto algorithm =
       load_trained_algorithm(cfg, run_data.splits, run_data.clients, device, checkpoint);
+  io::prepare_output_dir(out, options.overwrite, "--out");
 
   io::ExportManifest manifest = manifest_header(cfg, run_data.splits, checkpoint);
   const int64_t first_novel = fl::num_training_clients(cfg);

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "generalize_internal.h"
+#include "pfedhn/app/run_check.h"
 #include "pfedhn/app/runtime.h"
 #include "pfedhn/app/train.h"
 #include "pfedhn/eval/evaluator.h"
@@ -40,11 +41,11 @@ double total_variation(const torch::Tensor& p, const torch::Tensor& q) {
 
 namespace {
 
-// The adaptation's own settings, and the keys that never change results.
-bool may_change(const std::string& key) {
-  return key == "novel.steps" || key == "novel.adapt" || key == "novel.lr" ||
-         key == "baseline.finetune_steps" || !config::changes_results(key);
-}
+// Generalize may change the adaptation's own settings (and what never changes results).
+const ChangeRules kGeneralizeRules{
+    "generalize",
+    /*more_rounds=*/false,
+    {"novel.steps", "novel.adapt", "novel.lr", "baseline.finetune_steps"}};
 
 bool adapts_by_loss(const config::Config& cfg) {
   return cfg.novel.adapt == config::NovelAdapt::kLoss;
@@ -63,23 +64,13 @@ int64_t adaptation_sgd_steps(const config::Config& cfg) {
   return config::uses_hypernetwork(cfg.algorithm) ? steps * cfg.client.num_epochs : steps;
 }
 
-// The trained run's config with `options`' overrides; refuses any change but the allowed keys.
-config::Config generalize_config(const GeneralizeOptions& options) {
+// The trained run's config with `options`' overrides, checked against the checkpoint's
+// (app/run_check.h): refuses any change but the allowed keys.
+config::Config generalize_config(const GeneralizeOptions& options, const RunConfigs& configs,
+                                 const io::LoadedCheckpoint& checkpoint) {
   const fs::path run_dir = options.run_dir;
-  const config::Config trained = run_config(run_dir);
-  TrainOptions from_run;
-  from_run.config_file = run_dir / "config.yaml";
-  from_run.config_from_run = true;
-  from_run.overrides = options.overrides;
-  const config::Config cfg = resolve_config(from_run);
-  for (const auto& info : config::all_keys()) {
-    if (!info.alias_of.empty() || may_change(info.key)) continue;
-    if (config::config_value(trained, info.key) != config::config_value(cfg, info.key)) {
-      throw UserError("generalize cannot change " + info.key +
-                      " (only novel.steps, novel.adapt, novel.lr, baseline.finetune_steps and "
-                      "the keys that never change results, e.g. num_threads, may be given)");
-    }
-  }
+  check_run_consistency(run_dir, checkpoint, configs, kGeneralizeRules);
+  const config::Config& cfg = configs.now;
   if (adapts_by_loss(cfg) && !config::uses_hypernetwork(cfg.algorithm)) {
     throw UserError("novel.adapt=loss fits a hypernetwork's embedding; run '" + run_dir.string() +
                     "' trained " + config::to_string(cfg.algorithm) + " (drop novel.adapt)");
@@ -138,7 +129,10 @@ std::vector<size_t> chosen_sets(const config::Config& cfg, const GeneralizeOptio
 
 // Where the result files go: --out (made if missing) or the run directory.
 fs::path results_dir(const GeneralizeOptions& options) {
-  if (options.out_dir.empty()) return options.run_dir;
+  if (options.out_dir.empty()) {
+    io::check_output_dir(options.run_dir, /*overwrite=*/true, "RUN_DIR");
+    return options.run_dir;
+  }
   std::error_code ec;
   fs::create_directories(options.out_dir, ec);
   if (!fs::is_directory(options.out_dir, ec)) {
@@ -277,12 +271,13 @@ nlohmann::json adaptation_json(const GeneralizeRun& run) {
 
 int run_generalize(const GeneralizeOptions& options) {
   detail::GeneralizeRun run;
-  run.cfg = generalize_config(options);
-  const std::vector<size_t> sets = chosen_sets(run.cfg, options);
   run.run_dir = options.run_dir;
-  run.out_dir = results_dir(options);
   run.at_best = options.at_best;
+  const RunConfigs configs = read_run_configs(run.run_dir, options.overrides);
   const io::LoadedCheckpoint checkpoint = chosen_checkpoint(run.run_dir, options.at_best);
+  run.cfg = generalize_config(options, configs, checkpoint);
+  const std::vector<size_t> sets = chosen_sets(run.cfg, options);
+  run.out_dir = results_dir(options);
   run.checkpoint = checkpoint.path;
   run.round = checkpoint.loop.next_round - 1;
   set_thread_count(run.cfg.num_threads);

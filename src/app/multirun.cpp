@@ -15,6 +15,8 @@
 #include <iostream>
 #include <thread>
 
+#include "pfedhn/app/run_check.h"
+#include "pfedhn/app/runtime.h"
 #include "pfedhn/app/signals.h"
 #include "pfedhn/app/sweep_summary.h"
 #include "pfedhn/app/workers.h"
@@ -64,7 +66,6 @@ struct SweepJob {
   config::SweepRun run;
   std::string folder;  // OUT/<folder>
   fs::path dir;
-  config::Config cfg;  // resolved and validated
   Start start = Start::kFresh;
   std::vector<std::string> child_args;  // after the program name
 };
@@ -79,69 +80,45 @@ bool sets_num_threads(const std::vector<config::SweepOverride>& overrides) {
                      [](const config::SweepOverride& o) { return o.key == "num_threads"; });
 }
 
-// Every combination, resolved through the config layer; throws UserError naming the first that
-// does not resolve.
-std::vector<SweepJob> resolve_jobs(const TrainOptions& options, const fs::path& out) {
-  const auto overrides = config::parse_sweep(options.overrides);
-  const bool one_thread = !sets_num_threads(overrides);
-  std::vector<SweepJob> jobs;
-  for (auto& run : config::expand_sweep(overrides)) {
-    if (one_thread) run.overrides.push_back("num_threads=1");
-    SweepJob job;
-    job.folder = config::run_folder_name(run);
-    job.dir = out / job.folder;
-    TrainOptions one;
-    one.config_file = options.config_file;
-    one.overrides = run.overrides;
-    try {
-      job.cfg = resolve_config(one);
-    } catch (const UserError& e) {
-      throw UserError(run_label(run) + ": " + e.what());
-    }
-    job.run = std::move(run);
-    jobs.push_back(std::move(job));
+// Refuses, before anything is expanded or resolved, a sweep of more runs than --max-runs.
+void check_sweep_size(const std::vector<config::SweepOverride>& overrides, int max_runs) {
+  const size_t runs = config::sweep_size(overrides);
+  if (runs <= static_cast<size_t>(max_runs)) return;
+  std::string factors;
+  for (const auto& o : overrides) {
+    if (o.swept())
+      factors += fmt::format("{}{} {}", factors.empty() ? "" : " x ", o.values.size(), o.key);
   }
-  return jobs;
+  const std::string how = max_runs < kMaxSweepRuns
+                              ? fmt::format("raise --max-runs (at most {})", kMaxSweepRuns)
+                              : "split it into several sweeps (--max-runs is at most " +
+                                    std::to_string(kMaxSweepRuns) + ")";
+  throw UserError(fmt::format(
+      "the sweep has {} runs ({}), more than --max-runs {}: shorten its comma lists, or {}",
+      runs == SIZE_MAX ? "more than " + std::to_string(SIZE_MAX - 1) : std::to_string(runs),
+      factors, max_runs, how));
 }
 
-struct ConfigChange {
-  std::string key, before, now;
-};
-
-// The canonical keys whose value in `now` differs from `before`.
-std::vector<ConfigChange> config_changes(const config::Config& before, const config::Config& now) {
-  std::vector<ConfigChange> changes;
-  for (const auto& info : config::all_keys()) {
-    if (!info.alias_of.empty()) continue;
-    std::string a = config::config_value(before, info.key), b = config::config_value(now, info.key);
-    if (a != b) changes.push_back({info.key, std::move(a), std::move(b)});
-  }
-  return changes;
-}
-
+// A folder's recorded config, through run_config (app/runtime.h) like every command that opens
+// a run.
 config::Config folder_config(const fs::path& dir) {
-  const fs::path file = dir / "config.yaml";
   std::error_code ec;
-  if (!fs::is_regular_file(file, ec)) {
+  if (!fs::is_regular_file(dir / "config.yaml", ec)) {
     throw UserError("'" + dir.string() +
                     "' holds a run's results or checkpoints but no config.yaml: delete the "
                     "folder to redo the run");
   }
-  config::Config cfg = config::load_config_file(file);
-  config::apply_older_run_defaults(cfg);
-  config::resolve_and_validate(cfg);
-  return cfg;
+  return run_config(dir);
 }
 
 // A finished run must have been made with the same results-changing values; a stopped one may
-// also continue to more rounds (as `train --resume` allows). Throws UserError otherwise.
-void check_changes(const SweepJob& job, const config::Config& before,
-                   const std::vector<ConfigChange>& changes) {
+// also continue to more rounds (the rules of `train --resume`, app/run_check.h). Throws
+// UserError otherwise.
+void check_changes(const SweepJob& job, const config::Config& before, const config::Config& now,
+                   const std::vector<config::KeyChange>& changes) {
+  const ChangeRules rules{"train -m", /*more_rounds=*/job.start == Start::kResume, {}};
   for (const auto& c : changes) {
-    if (!config::changes_results(c.key)) continue;
-    const bool more_rounds = job.start == Start::kResume && c.key == "client.num_rounds" &&
-                             job.cfg.client.num_rounds > before.client.num_rounds;
-    if (more_rounds) continue;
+    if (accepts_change(rules, c, before, now)) continue;
     throw UserError("'" + job.dir.string() + "' holds a run with " + c.key + "=" + c.before +
                     ", not " + c.now +
                     " as this sweep asks: choose another --output-dir, or delete that folder to "
@@ -151,14 +128,14 @@ void check_changes(const SweepJob& job, const config::Config& before,
 
 // How `job` starts and the child's command line. A resumed run gets only the overrides that
 // differ from its config.yaml (e.g. more rounds): the rest is in there.
-void plan_job(SweepJob& job, const TrainOptions& options) {
+void plan_job(SweepJob& job, const config::Config& cfg, const TrainOptions& options) {
   std::error_code ec;
   const bool finished = fs::exists(job.dir / "results.json", ec);
   if (finished || !io::list_checkpoints(job.dir).empty()) {
     job.start = finished ? Start::kSkip : Start::kResume;
     const config::Config before = folder_config(job.dir);
-    const auto changes = config_changes(before, job.cfg);
-    check_changes(job, before, changes);
+    const auto changes = config::changed_keys(before, cfg);
+    check_changes(job, before, cfg, changes);
     job.child_args = {"train", "--resume", job.dir.string()};
     for (const auto& c : changes) job.child_args.push_back(c.key + "=" + c.now);
     return;
@@ -429,26 +406,55 @@ size_t job_slots(int jobs) {
   return std::max<size_t>(1, std::thread::hardware_concurrency());
 }
 
-void print_configs(const std::vector<SweepJob>& jobs) {
-  for (const auto& job : jobs) std::cout << "# " << job.folder << '\n' << config::to_yaml(job.cfg);
+// Every combination resolved through the config layer (the file read once, each config dropped
+// once its run is planned) and, unless `printed` takes the configs for --print-config, planned
+// against its folder. Throws UserError naming the first combination that does not resolve.
+std::vector<SweepJob> plan_jobs(const TrainOptions& options, const fs::path& out,
+                                std::string* printed) {
+  const auto overrides = config::parse_sweep(options.overrides);
+  check_sweep_size(overrides, options.max_runs);
+  const bool one_thread = !sets_num_threads(overrides);
+  const config::Config base = base_config(options);
+  std::vector<SweepJob> jobs;
+  for (auto& run : config::expand_sweep(overrides)) {
+    if (one_thread) run.overrides.push_back("num_threads=1");
+    SweepJob job;
+    job.folder = config::run_folder_name(run);
+    job.dir = out / job.folder;
+    config::Config cfg;
+    try {
+      cfg = resolve_overrides(base, run.overrides);
+    } catch (const UserError& e) {
+      throw UserError(run_label(run) + ": " + e.what());
+    }
+    job.run = std::move(run);
+    if (printed != nullptr) {
+      *printed += "# " + job.folder + "\n" + config::to_yaml(cfg);
+    } else {
+      plan_job(job, cfg, options);
+    }
+    jobs.push_back(std::move(job));
+  }
+  return jobs;
 }
 
 }  // namespace
 
 int run_multirun(const TrainOptions& options) {
   check_multirun_options(options);
+  // Until the first run starts there is nothing to stop: a signal exits at once (app/signals.h).
   StopSignals signals;
-  signals.stop_after_round();  // every signal is the runner's: it forwards it to the runs
   const fs::path out = options.output_dir ? *options.output_dir : io::default_run_dir("multirun");
-  std::vector<SweepJob> jobs = resolve_jobs(options, out);
+  std::string printed;
+  std::vector<SweepJob> jobs = plan_jobs(options, out, options.print_config ? &printed : nullptr);
   if (options.print_config) {
-    print_configs(jobs);
+    std::cout << printed;
     return 0;
   }
-  for (auto& job : jobs) plan_job(job, options);
   io::prepare_run_dir(out, /*overwrite=*/true);  // creates it and checks it is writable
   SweepRunner runner(out, std::move(jobs), job_slots(options.jobs),
                      self_executable("-m/--multirun"));
+  signals.stop_after_round();  // from here every signal is the runner's: it forwards it to the runs
   return runner.run(signals);
 }
 

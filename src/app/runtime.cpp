@@ -150,7 +150,8 @@ io::LoadedCheckpoint newest_usable_checkpoint(const std::filesystem::path& run_d
   throw UserError("no usable checkpoint in '" + io::checkpoint_dir(run_dir).string() + "'");
 }
 
-config::Config run_config(const std::filesystem::path& run_dir) {
+config::Config run_config(const std::filesystem::path& run_dir,
+                          const std::vector<std::string>& overrides) {
   const auto config_file = run_dir / "config.yaml";
   std::error_code ec;
   if (!std::filesystem::is_regular_file(config_file, ec)) {
@@ -158,6 +159,7 @@ config::Config run_config(const std::filesystem::path& run_dir) {
   }
   TrainOptions from_run;
   from_run.config_file = config_file;
+  from_run.overrides = overrides;
   from_run.config_from_run = true;
   return resolve_config(from_run);
 }

@@ -10,6 +10,7 @@
 #include <iostream>
 #include <optional>
 
+#include "pfedhn/app/run_check.h"
 #include "pfedhn/app/runtime.h"
 #include "pfedhn/app/signals.h"
 #include "pfedhn/app/workers.h"
@@ -36,13 +37,21 @@ namespace {
 constexpr const char* kPartitionRecord = "partition.json";
 }  // namespace
 
-config::Config resolve_config(const TrainOptions& options) {
+config::Config base_config(const TrainOptions& options) {
   config::Config cfg =
       options.config_file ? config::load_config_file(*options.config_file) : config::Config{};
   if (options.config_from_run) config::apply_older_run_defaults(cfg);
-  config::apply_overrides(cfg, options.overrides);
-  resolve_against_data(cfg);
   return cfg;
+}
+
+config::Config resolve_overrides(config::Config base, const std::vector<std::string>& overrides) {
+  config::apply_overrides(base, overrides);
+  resolve_against_data(base);
+  return base;
+}
+
+config::Config resolve_config(const TrainOptions& options) {
+  return resolve_overrides(base_config(options), options.overrides);
 }
 
 namespace {
@@ -60,60 +69,48 @@ std::shared_ptr<spdlog::logger> make_logger(const fs::path& log_file, bool appen
 // ---------------------------------------------------------------------------------------------
 // Resume: which checkpoint, and which config changes are acceptable.
 
-// The accepted changes, as "key: old -> new"; throws UserError naming the first key whose
-// change would change the results.
-std::vector<std::string> check_resume_config(const config::Config& before,
-                                             const config::Config& now) {
-  std::vector<std::string> accepted;
-  for (const auto& info : config::all_keys()) {
-    if (!info.alias_of.empty()) continue;  // compared under its canonical key
-    const std::string a = config::config_value(before, info.key);
-    const std::string b = config::config_value(now, info.key);
-    if (a == b) continue;
-    const bool more_rounds =
-        info.key == "client.num_rounds" && now.client.num_rounds > before.client.num_rounds;
-    if (config::changes_results(info.key) && !more_rounds) {
-      throw UserError("cannot resume with " + info.key + "=" + b + ": the run used " + info.key +
-                      "=" + a +
-                      " and changing it changes the results (on resume only client.num_rounds "
-                      "may grow and log_every, eval_batch_size, num_threads, device, "
-                      "checkpoint_every, dist_timeout may change)");
-    }
-    accepted.push_back(info.key + ": " + a + " -> " + b);
-  }
-  return accepted;
-}
+// What a resumed run may change: only what keeps its results (reliability.md).
+const ChangeRules kResumeRules{"resume", /*more_rounds=*/true, {}};
 
 struct ResumePoint {
   io::LoadedCheckpoint checkpoint;
-  std::vector<std::string> warnings;  // checkpoints skipped, for the log
+  std::vector<fs::path> skipped;     // newer checkpoints that do not verify
+  std::vector<std::string> reasons;  // why, one each
 };
 
-// The newest checkpoint that verifies. Newer ones that do not are renamed *.corrupt so that
-// they are neither retried nor kept in place of good ones. Throws one line if none is usable.
+// The newest checkpoint that verifies, and the newer ones that do not. Throws one line if none
+// is usable. Changes nothing: see set_aside_skipped.
 ResumePoint find_resume_point(const fs::path& run_dir) {
   const auto candidates = io::list_checkpoints(run_dir);
   if (candidates.empty()) {
     throw UserError("no checkpoint to resume from in '" + io::checkpoint_dir(run_dir).string() +
                     "'");
   }
-  std::vector<std::string> problems;
+  ResumePoint point;
   for (const auto& path : candidates) {
     try {
-      ResumePoint point{io::read_checkpoint(path), {}};
-      for (size_t i = 0; i < problems.size(); ++i) {
-        std::error_code ec;
-        fs::rename(candidates[i], candidates[i].string() + ".corrupt", ec);
-        point.warnings.push_back("warning: skipped " + problems[i] + "; renamed it *.corrupt");
-      }
+      point.checkpoint = io::read_checkpoint(path);
       return point;
     } catch (const io::CheckpointError& e) {
-      problems.push_back(e.what());
+      point.skipped.push_back(path);
+      point.reasons.push_back(e.what());
     }
   }
   std::string all;
-  for (const auto& p : problems) all += (all.empty() ? "" : "; ") + p;
+  for (const auto& p : point.reasons) all += (all.empty() ? "" : "; ") + p;
   throw UserError("no usable checkpoint in '" + io::checkpoint_dir(run_dir).string() + "': " + all);
+}
+
+// Renames the skipped checkpoints *.corrupt so that they are neither retried nor kept in place
+// of good ones (once the resume is accepted); returns the warnings for the log.
+std::vector<std::string> set_aside_skipped(const ResumePoint& point) {
+  std::vector<std::string> warnings;
+  for (size_t i = 0; i < point.skipped.size(); ++i) {
+    std::error_code ec;
+    fs::rename(point.skipped[i], point.skipped[i].string() + ".corrupt", ec);
+    warnings.push_back("warning: skipped " + point.reasons[i] + "; renamed it *.corrupt");
+  }
+  return warnings;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -351,37 +348,27 @@ int resume_train(const TrainOptions& options, const std::optional<fl::DistEnv>& 
         "changes as overrides (e.g. client.num_rounds=1000), not --config or "
         "--output-dir");
   }
-  const fs::path config_file = run_dir / "config.yaml";
-  std::error_code ec;
-  if (!fs::is_regular_file(config_file, ec)) {
-    throw UserError("'" + run_dir.string() + "' is not a run directory (no config.yaml)");
-  }
-  TrainOptions from_run = options;
-  from_run.config_file = config_file;
-  from_run.config_from_run = true;
+  const RunConfigs configs = read_run_configs(run_dir, options.overrides);
   RunContext ctx;
-  ctx.cfg = resolve_config(from_run);
+  ctx.cfg = configs.now;
   if (options.print_config) {
     std::cout << config::to_yaml(ctx.cfg);
     return 0;
   }
   ResumePoint point = find_resume_point(run_dir);
-  config::Config before =
-      config::parse_config_text(point.checkpoint.loop.config_yaml, "the checkpoint's config");
-  config::apply_older_run_defaults(before);
-  config::resolve_and_validate(before);
-  const auto accepted = check_resume_config(before, ctx.cfg);
+  const auto accepted = check_run_consistency(run_dir, point.checkpoint, configs, kResumeRules);
   check_multi_process(ctx.cfg, options, env);
   ctx.device = select_device(ctx.cfg.device);
   ctx.threads = set_thread_count(ctx.cfg.num_threads);
   io::prepare_run_dir(run_dir, /*overwrite=*/true);  // checks it is still writable
   start_cluster(ctx, options, env);
-  io::write_file_atomic(config_file, config::to_yaml(ctx.cfg));
+  const auto warnings = set_aside_skipped(point);
+  io::write_file_atomic(run_dir / "config.yaml", config::to_yaml(ctx.cfg));
   ctx.run_dir = run_dir;
   ctx.program = options.program;
   ctx.logger = make_logger(run_dir / "train.log", /*append=*/true);
   log_start(ctx);
-  for (const auto& w : point.warnings) ctx.logger->warn("{}", w);
+  for (const auto& w : warnings) ctx.logger->warn("{}", w);
   if (point.checkpoint.pfedhn_version != PFEDHN_VERSION) {
     ctx.logger->warn(
         "the checkpoint was written by pfedhn {}: results may differ from an "
@@ -389,8 +376,9 @@ int resume_train(const TrainOptions& options, const std::optional<fl::DistEnv>& 
         point.checkpoint.pfedhn_version);
   }
   for (const auto& change : accepted) {
-    ctx.logger->info("accepted config change on resume: {}", change);
-    if (change.rfind("num_threads:", 0) == 0 || change.rfind("device:", 0) == 0) {
+    ctx.logger->info("accepted config change on resume: {}: {} -> {}", change.key, change.before,
+                     change.now);
+    if (change.key == "num_threads" || change.key == "device") {
       ctx.logger->warn(
           "bit-for-bit equality with an uninterrupted run needs the same device and "
           "thread count");

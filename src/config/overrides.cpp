@@ -13,13 +13,25 @@ std::string trim(const std::string& s) {
   return s.substr(first, last - first + 1);
 }
 
+// Whether `text` looks like a YAML file's name: an override given where --config was meant.
+bool names_yaml_file(const std::string& text) {
+  const auto ends_with = [&](const std::string& suffix) {
+    return text.size() > suffix.size() &&
+           text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  return ends_with(".yaml") || ends_with(".yml");
+}
+
 void apply_one_override(Config& cfg, Source& source, const std::string& assignment) {
   const std::string origin = "override '" + assignment + "'";
   const auto eq = assignment.find('=');
   const std::string key = eq == std::string::npos ? "" : trim(assignment.substr(0, eq));
   if (key.empty()) {
     throw ConfigError("invalid " + origin +
-                      ": expected group.key=value, e.g. client.num_rounds=10");
+                      ": expected group.key=value, e.g. client.num_rounds=10" +
+                      (eq == std::string::npos && names_yaml_file(assignment)
+                           ? " (a config file is given with --config FILE)"
+                           : ""));
   }
   const std::string text = assignment.substr(eq + 1);
   YAML::Node value;

@@ -1,6 +1,7 @@
 #include "pfedhn/config/sweep.h"
 
 #include <cctype>
+#include <cstdint>
 
 #include "pfedhn/util/error.h"
 
@@ -105,9 +106,19 @@ std::vector<SweepOverride> parse_sweep(const std::vector<std::string>& overrides
   return out;
 }
 
-std::vector<SweepRun> expand_sweep(const std::vector<SweepOverride>& overrides) {
+size_t sweep_size(const std::vector<SweepOverride>& overrides) {
   size_t total = 1;
-  for (const auto& o : overrides) total *= o.values.size();
+  for (const auto& o : overrides) {
+    const size_t n = o.values.size();
+    if (n != 0 && total > SIZE_MAX / n) return SIZE_MAX;
+    total *= n;
+  }
+  return total;
+}
+
+std::vector<SweepRun> expand_sweep(const std::vector<SweepOverride>& overrides) {
+  const size_t total = sweep_size(overrides);
+  if (total == SIZE_MAX) throw ConfigError("the sweep has more runs than can be counted");
   std::vector<SweepRun> runs(total);
   for (size_t index = 0; index < total; ++index) {
     SweepRun& run = runs[index];

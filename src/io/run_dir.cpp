@@ -24,28 +24,85 @@ fs::path default_run_dir(const fs::path& base) {
   return base / day / time;
 }
 
-void prepare_run_dir(const fs::path& dir, bool overwrite) {
+namespace {
+
+// The path itself if it exists, else its nearest existing ancestor ("." for a relative path
+// whose first component is missing).
+fs::path nearest_existing(const fs::path& path) {
   std::error_code ec;
-  if (fs::exists(dir, ec) && !fs::is_directory(dir, ec)) {
-    throw UserError("output path '" + dir.string() + "' exists and is not a directory");
+  fs::path p = path;
+  while (!p.empty() && !fs::exists(p, ec)) p = p.parent_path();
+  return p.empty() ? fs::path(".") : p;
+}
+
+// "" if this process may write `path` (for a folder: create files in it), else why not.
+std::string why_not_writable(const fs::path& path, bool folder) {
+  if (::access(path.c_str(), folder ? W_OK | X_OK : W_OK) == 0) return "";
+  return std::strerror(errno);
+}
+
+}  // namespace
+
+void check_output_dir(const fs::path& dir, bool overwrite, const std::string& option) {
+  std::error_code ec;
+  const fs::path existing = nearest_existing(dir);
+  const std::string named = option + " '" + dir.string() + "'";
+  const std::string cannot_create = "cannot create " + named + ": '" + existing.string() + "' ";
+  if (!fs::is_directory(existing, ec)) {
+    throw UserError(existing == dir ? named + " exists and is not a directory"
+                                    : cannot_create + "is not a directory");
   }
-  if (fs::exists(dir, ec) && !fs::is_empty(dir, ec) && !overwrite) {
-    throw UserError("output directory '" + dir.string() +
-                    "' already holds a run; pass --overwrite to replace it or choose another "
-                    "--output-dir");
+  if (existing == dir && !fs::is_empty(dir, ec) && !overwrite) {
+    throw UserError(named +
+                    " is not empty: pass --overwrite to write into it anyway, or choose "
+                    "another " +
+                    option);
   }
+  if (const std::string why = why_not_writable(existing, /*folder=*/true); !why.empty()) {
+    throw UserError((existing == dir ? named + " " : cannot_create) + "is not writable (" + why +
+                    ")");
+  }
+}
+
+void check_output_file(const fs::path& file, const std::string& option) {
+  std::error_code ec;
+  const std::string named = option + " '" + file.string() + "'";
+  if (fs::is_directory(file, ec) || file.filename().empty()) {
+    throw UserError(named + " is a directory: give a file name");
+  }
+  const fs::path folder = file.parent_path().empty() ? fs::path(".") : file.parent_path();
+  if (!fs::is_directory(folder, ec)) {
+    throw UserError(named + ": the folder '" + folder.string() + "' does not exist");
+  }
+  if (const std::string why = why_not_writable(folder, /*folder=*/true); !why.empty()) {
+    throw UserError(named + ": the folder '" + folder.string() + "' is not writable (" + why + ")");
+  }
+  if (fs::exists(file, ec)) {
+    if (const std::string why = why_not_writable(file, /*folder=*/false); !why.empty()) {
+      throw UserError(named + " is not writable (" + why + ")");
+    }
+  }
+}
+
+void prepare_output_dir(const fs::path& dir, bool overwrite, const std::string& option) {
+  check_output_dir(dir, overwrite, option);
+  std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) {
-    throw UserError("cannot create output directory '" + dir.string() + "': " + ec.message());
+    throw UserError("cannot create " + option + " '" + dir.string() + "': " + ec.message());
   }
   const fs::path probe = dir / ".pfedhn_write_test";
   {
     std::ofstream out(probe);
     if (!out || !(out << "ok") || !out.flush()) {
-      throw UserError("output directory '" + dir.string() + "' is not writable");
+      throw UserError(option + " '" + dir.string() + "' is not writable");
     }
   }
   fs::remove(probe, ec);
+}
+
+void prepare_run_dir(const fs::path& dir, bool overwrite) {
+  prepare_output_dir(dir, overwrite, "--output-dir");
 }
 
 namespace {

@@ -78,6 +78,11 @@ void load_checkpoint_model(fl::Algorithm& algorithm, const io::LoadedCheckpoint&
   } catch (const c10::Error& e) {
     throw UserError("checkpoint '" + checkpoint.path.string() +
                     "' does not fit this config: " + e.what_without_backtrace());
+  } catch (const UserError&) {
+    throw;
+  } catch (const std::exception& e) {  // e.g. torch::jit::ObjectAttributeError: a missing field
+    throw UserError("checkpoint '" + checkpoint.path.string() +
+                    "' does not fit this config: " + e.what());
   }
 }
 

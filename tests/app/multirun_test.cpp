@@ -296,6 +296,48 @@ TEST_F(Multirun, ASignalStopsTheRunsWithACheckpointAndRerunningResumesThem) {
   }
 }
 
+// Whether process `pid` has a handler for `signal` (its /proc status SigCgt mask).
+bool catches(pid_t pid, int signal) {
+  std::istringstream status(slurp("/proc/" + std::to_string(pid) + "/status"));
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("SigCgt:", 0) == 0) {
+      return (std::stoull(line.substr(7), nullptr, 16) >> (signal - 1)) & 1u;
+    }
+  }
+  return false;
+}
+
+// A sweep is a while counting, resolving and planning its combinations: a SIGTERM then ends it
+// at once, before its folder exists. Stopped (SIGSTOP) once its handler is installed, it is
+// still planning unless the scheduler was slow, hence a few attempts.
+TEST_F(Multirun, ASignalWhilePlanningExitsAtOnceWithNothingWritten) {
+  std::string lrs;
+  for (int i = 1; i <= 1000; ++i) lrs += fmt::format("{}0.{:04d}", i > 1 ? "," : "", i);
+  const std::string args =
+      sweep_args("seed=1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20 server.lr=" + lrs +
+                 " --max-runs 20000");
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    const fs::path log = tmp_ / ("planning" + std::to_string(attempt) + ".log");
+    const pid_t pid = testing::spawn_pfedhn(args, log);
+    ASSERT_TRUE(testing::poll_until([&] { return catches(pid, SIGTERM); })) << slurp(log);
+    ASSERT_TRUE(testing::stop_pfedhn(pid)) << slurp(log);
+    if (fs::exists(out_)) {  // planned already: again
+      ::kill(pid, SIGKILL);
+      ::kill(pid, SIGCONT);
+      testing::wait_pfedhn(pid);
+      fs::remove_all(out_);
+      continue;
+    }
+    ::kill(pid, SIGTERM);
+    ::kill(pid, SIGCONT);
+    EXPECT_EQ(testing::wait_pfedhn(pid), kTerminatedExitCode) << slurp(log);
+    EXPECT_NE(slurp(log).find("nothing to save"), std::string::npos) << slurp(log);
+    EXPECT_FALSE(fs::exists(out_));
+    return;
+  }
+  GTEST_SKIP() << "the sweep was planned every time before the test could stop it";
+}
+
 TEST_F(Multirun, ABadSweptValueExits2BeforeAnyFolderIsMade) {
   for (const auto& [args, expected] : std::vector<std::pair<std::string, std::string>>{
            {"seed=1,2 server.lr=0.01,-1", "sweep run 1 (seed=1,server.lr=-1): "},

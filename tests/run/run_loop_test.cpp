@@ -9,6 +9,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "pfedhn/fl/algorithm.h"
+#include "pfedhn/io/checkpoint.h"
 #include "support/synthetic.h"
 
 namespace pfedhn::run {
@@ -131,6 +133,34 @@ class RunLoopTest : public ::testing::Test {
   data::DatasetSplits splits_;
   std::vector<data::ClientIndices> clients_;
 };
+
+// A checkpoint holding another algorithm's model (a forged one whose config agrees): one line
+// naming the checkpoint, not LibTorch's own exception (a missing field is not a c10::Error).
+TEST(LoadCheckpointModel, AnotherAlgorithmsModelIsOneUserErrorLine) {
+  const auto d = testing::synthetic_mnist(300, 60, 60);
+  const auto made = [&](config::Algorithm a) {
+    config::Config cfg = testing::small_trainer_config(a);
+    cfg.client.clients_per_round = 2;
+    return fl::make_algorithm(cfg, d, testing::partition_for(d, cfg), torch::kCPU);
+  };
+  const auto fedavg = made(config::Algorithm::kFedAvg);
+  io::LoadedCheckpoint checkpoint = io::decode_checkpoint(
+      io::encode_checkpoint(io::LoopState{},
+                            [&](torch::serialize::OutputArchive& a) { fedavg->save(a); }),
+      "forged");
+  checkpoint.path = "forged.pt";
+  for (const auto a : {config::Algorithm::kPFedHN, config::Algorithm::kFedPer}) {
+    const auto other = made(a);
+    try {
+      load_checkpoint_model(*other, checkpoint);
+      ADD_FAILURE() << config::to_string(a) << " loaded FedAvg's model";
+    } catch (const UserError& e) {
+      const std::string what = e.what();
+      EXPECT_EQ(what.rfind("checkpoint 'forged.pt' does not fit this config: ", 0), 0u) << what;
+      EXPECT_EQ(what.find('\n'), std::string::npos) << what;
+    }
+  }
+}
 
 TEST(EvaluatesAfter, RoundZeroEveryEvalEveryAndTheLast) {
   std::vector<int64_t> rounds;

@@ -1,11 +1,16 @@
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
 #include <vector>
 
 namespace pfedhn::app {
+
+// The most rounds --rounds and --warmup take: far more than any timing needs, and small enough
+// that no round index or count overflows.
+inline constexpr int64_t kMaxBenchRounds = 100000;
 
 struct BenchOptions {
   std::optional<std::filesystem::path> config_file;  // none: the built-in defaults

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "pfedhn/config/config.h"
 #include "pfedhn/data/dataset.h"
@@ -51,9 +52,11 @@ void check_partition_file(const config::Config& cfg);
 // warning on stderr). Throws UserError when there is none.
 io::LoadedCheckpoint newest_usable_checkpoint(const std::filesystem::path& run_dir);
 
-// The config a run was trained with: RUN_DIR/config.yaml. Throws UserError when `run_dir` is
-// not a run directory.
-config::Config run_config(const std::filesystem::path& run_dir);
+// The config a run was trained with: RUN_DIR/config.yaml, with `overrides` applied. Every
+// command that opens a run reads its config.yaml here. Throws UserError when `run_dir` is not a
+// run directory.
+config::Config run_config(const std::filesystem::path& run_dir,
+                          const std::vector<std::string>& overrides = {});
 
 // The algorithm of `cfg` with the model state of `checkpoint`. Throws UserError when the
 // checkpoint does not fit the config.

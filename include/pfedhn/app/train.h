@@ -13,6 +13,10 @@
 
 namespace pfedhn::app {
 
+// -m: sweeps of more runs are refused unless --max-runs raises the limit (up to kMaxSweepRuns).
+inline constexpr int kDefaultMaxRuns = 1000;
+inline constexpr int kMaxSweepRuns = 100000;
+
 struct TrainOptions {
   std::optional<std::filesystem::path>
       config_file;                     // none: the built-in defaults (= conf/config.yaml)
@@ -33,6 +37,7 @@ struct TrainOptions {
   // (0 = one per core).
   bool multirun = false;
   int jobs = 0;
+  int max_runs = kDefaultMaxRuns;  // -m: refuse a sweep of more runs
   // config_file is a run directory's config.yaml: keys it lacks mean what they meant when the
   // run was made (config::apply_older_run_defaults).
   bool config_from_run = false;
@@ -46,6 +51,12 @@ inline constexpr int kTerminatedExitCode = 143;   // SIGTERM
 // of an image folder, a tensors file or a scripted target (app::resolve_against_data). Throws
 // ConfigError or another UserError.
 config::Config resolve_config(const TrainOptions& options);
+
+// Its two steps: the config file (or the defaults), not yet resolved; then `base` with
+// `overrides` applied, resolved and validated (a sweep reads its file once and resolves each
+// combination from it).
+config::Config base_config(const TrainOptions& options);
+config::Config resolve_overrides(config::Config base, const std::vector<std::string>& overrides);
 
 // The dataset of `cfg` on `device` and its partition into clients, as every rank of a run
 // and `pfedhn generalize` use them.

@@ -180,6 +180,16 @@ bool changes_results(const std::string& key);
 // an unknown key.
 std::string config_value(const Config& cfg, const std::string& key);
 
+// A canonical key whose value differs between two configs, with both values as config_value
+// writes them.
+struct KeyChange {
+  std::string key, before, now;
+};
+
+// Every canonical key (aliases are compared under theirs) whose value in `now` differs from
+// `before`, in the order of all_keys(). Generic over the key table, so new keys are compared too.
+std::vector<KeyChange> changed_keys(const Config& before, const Config& now);
+
 // Reads a YAML file (nested groups, e.g. `client: {num_rounds: 10}`) and applies its values on
 // top of the built-in defaults. A file may `include: other.yaml` (path relative to the file)
 // as its first key to start from another file's values.

@@ -5,6 +5,7 @@
 // logic: nothing here reads a file or resolves a config.
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
@@ -36,8 +37,13 @@ struct SweepRun {
   std::vector<std::string> overrides;                      // every override of this run, in order
 };
 
+// How many runs the product of the swept keys has, counted without expanding it; SIZE_MAX when
+// the count does not fit in a size_t.
+size_t sweep_size(const std::vector<SweepOverride>& overrides);
+
 // The Cartesian product of the swept keys, the first swept key varying slowest (Hydra's order).
-// Without a swept key: one run with the fixed overrides.
+// Without a swept key: one run with the fixed overrides. Holds every run in memory: check
+// sweep_size first (ConfigError when the count does not fit in a size_t).
 std::vector<SweepRun> expand_sweep(const std::vector<SweepOverride>& overrides);
 
 // The run's folder: `<index>_<key>=<value>,...` over the swept keys only (`<index>` alone
