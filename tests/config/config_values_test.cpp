@@ -203,7 +203,7 @@ TEST(ConfigOverride, KeyWithoutGroupSuggestsTheGroupedKey) {
 TEST(ConfigOverride, NearbyKeyInTheSameGroupIsSuggested) {
   Config cfg;
   EXPECT_TRUE(Contains(config_error([&] { apply_override(cfg, "dataset.name=x"); }),
-                       "did you mean 'dataset.data'?"));
+                       "did you mean 'dataset.data'"));
 }
 
 TEST(ConfigOverride, AmbiguousLeafSuggestsEveryMatch) {

@@ -45,9 +45,9 @@ inline torch::jit::Module mlp_module(int64_t in, int64_t hidden, int64_t classes
   m.register_module("head", head);
   std::string src = "def forward(self, x: Tensor) -> Tensor:\n";
   src += view ? "    h = x.view(x.size(0), -1)\n" : "    h = torch.flatten(x, 1)\n";
-  src += "    h = torch.relu(self.body(h))\n";
+  src += "    h = torch.relu(self.body.forward(h))\n";
   if (dropout) src += "    h = torch.dropout(h, 0.5, self.training)\n";
-  src += "    return self.head(h)\n";
+  src += "    return self.head.forward(h)\n";
   m.define(src);
   return m;
 }
