@@ -54,7 +54,7 @@ TEST(ScriptTarget, FindsTheParametersOfNestedSubmodules) {
   TempDir tmp;
   torch::jit::Module outer = testing::new_module("Outer");
   outer.register_module("net", mlp_module(12, 5, 3));
-  outer.define("def forward(self, x: Tensor) -> Tensor:\n    return self.net(x)\n");
+  outer.define("def forward(self, x: Tensor) -> Tensor:\n    return self.net.forward(x)\n");
   const auto target =
       ScriptTarget::load(save_module(outer, tmp / "outer.pt"), {{3, 2, 2}, 3, "net.head"});
   ASSERT_EQ(target->local_tensors().size(), 2u);
