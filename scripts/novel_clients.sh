@@ -52,7 +52,10 @@ Options:
   --novel M       novel.num_clients (default 10)
   --alphas LIST   novel.alphas (default "[0.1, 0.25, 0.5, 1, 10]": two clients each)
   --updates N     client updates per run (default 5000; the averaging baselines average
-                  K=5 clients per round over N/5 rounds)
+                  K=5 clients per round over N/5 rounds). pFedHN and pFedHN-PC evaluate every
+                  30 client updates, the averaging baselines every 250 (50 rounds): each of
+                  their evaluations fine-tunes or personalises every training client, which at
+                  30 updates was three quarters of their CPU
   --steps N       adaptation rounds for pFedHN and pFedHN-PC (default 10: 500 SGD steps);
                   with --protocol lab a list to choose from on validation (default "10 20")
   --adapt LIST    novel.adapt of pFedHN and pFedHN-PC, each one adapted separately: rounds
@@ -141,7 +144,7 @@ done
 [ -n "$out" ] || out=$([ $quick = 1 ] && echo outputs/novel-quick || echo outputs/novel)
 mkdir -p "$out"
 
-epochs=50 every=30 val=10000
+epochs=50 every=30 baseline_every=250 val=10000
 extra=()
 if [ $quick = 1 ]; then
   updates=10 epochs=5 every=10 val=2000
@@ -268,7 +271,9 @@ for m in $methods; do
   k=1 conf=conf/config.yaml
   case "$m" in fedavg_ft | perfedavg) k=5 ;; pfedhn_pc) conf=conf/cifar10_pc.yaml ;; esac
   [ "$dataset" = cifar10 ] || conf=conf/mnist.yaml
-  rounds=$(((updates + k - 1) / k)) m_every=$(((every + k - 1) / k))
+  m_updates=$every
+  [ "$k" = 1 ] || m_updates=$baseline_every
+  rounds=$(((updates + k - 1) / k)) m_every=$(((m_updates + k - 1) / k))
   [ $quick = 0 ] || m_every=$rounds
   run="$out/$m"
   train_run "$m" "$run" "$rounds" "$bin" 1 --config "$conf" algorithm="$m" seed="$seed" \

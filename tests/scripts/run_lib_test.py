@@ -305,6 +305,10 @@ class NovelLabTest(unittest.TestCase):
             with open(log) as f:
                 trains = [c for c in f.read().splitlines() if c.startswith("train")]
             self.assertEqual(len(trains), 2)  # once per method, for every set
+            # pfedhn evaluates every 30 client updates, the averaging baseline every 250 (50
+            # rounds of 5), since each of its evaluations fine-tunes every training client.
+            self.assertIn("client.num_rounds=10 eval_every=30", trains[0])
+            self.assertIn("client.num_rounds=2 eval_every=50", trains[1])
             for option in ("client.num_nodes=100", "novel.num_clients=10",
                            "novel.alphas=[0.1, 0.25, 0.5, 0.75, 1.0]",
                            "client.partition=dirichlet_per_client", "client.dirichlet_alpha=0.1",
