@@ -268,11 +268,12 @@ if [ "$protocol" = lab ] && [ $train_only = 0 ]; then
   done
 fi
 for m in $methods; do
-  k=1 conf=conf/config.yaml
-  case "$m" in fedavg_ft | perfedavg) k=5 ;; pfedhn_pc) conf=conf/cifar10_pc.yaml ;; esac
+  k=1 m_updates=$every conf=conf/config.yaml
+  case "$m" in
+    fedavg_ft | perfedavg) k=5 m_updates=$baseline_every ;;
+    pfedhn_pc) conf=conf/cifar10_pc.yaml ;;
+  esac
   [ "$dataset" = cifar10 ] || conf=conf/mnist.yaml
-  m_updates=$every
-  [ "$k" = 1 ] || m_updates=$baseline_every
   rounds=$(((updates + k - 1) / k)) m_every=$(((m_updates + k - 1) / k))
   [ $quick = 0 ] || m_every=$rounds
   run="$out/$m"
